@@ -1,0 +1,291 @@
+//! The command line: `serve` (default), `migrate …`, `create-admin`. Every option is also an
+//! environment variable; secrets can come from files, as Kubernetes mounts Secrets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use shared::migrate::{self, Revert};
+use shared::pool::PoolSettings;
+
+use crate::ops::accounts;
+use crate::passwords::HashCost;
+use crate::secret::Secret;
+use crate::settings::{self, AdminAccount, PasswordSettings, Settings, TokenSettings};
+use crate::startup::{Application, shutdown_signal};
+use crate::state::AppState;
+use crate::telemetry::{self, LogFormat};
+
+/// Auth service: users, passwords, tokens, sessions and roles over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "auth-service", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve` (accepted without the subcommand name).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC (the default).
+    Serve,
+    /// Apply or revert database migrations (embedded in this binary).
+    Migrate {
+        /// Which migration operation.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Create an admin account, or promote an existing one (idempotent).
+    CreateAdmin(CreateAdminArgs),
+}
+
+/// `migrate` operations.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last N migrations (default 1), or all of them with --all.
+    Down {
+        /// How many to revert.
+        #[arg(default_value_t = 1)]
+        count: usize,
+        /// Revert every migration, back to an empty schema.
+        #[arg(long, conflicts_with = "count")]
+        all: bool,
+    },
+    /// List migrations, applied and pending.
+    Status,
+    /// Revert the last migration and apply it again.
+    Redo,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
+    /// File holding the PostgreSQL URL (instead of DATABASE_URL).
+    #[arg(long, env = "DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AUTH_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    pub listen_addr: SocketAddr,
+    /// Database location.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Most database connections.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: u32,
+    /// How long a call waits for a database connection before UNAVAILABLE.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub database_connect_timeout: Duration,
+    /// HMAC-SHA256 secret signing access tokens, at least 32 bytes.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// File holding the signing secret (instead of AUTH_JWT_SECRET).
+    #[arg(long, env = "AUTH_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Key id (`kid`) put in token headers; derived from the secret when unset.
+    #[arg(long, env = "AUTH_JWT_KEY_ID")]
+    pub jwt_key_id: Option<String>,
+    /// Issuer (`iss`) of access tokens.
+    #[arg(long, env = "AUTH_JWT_ISSUER", default_value = "auth-service")]
+    pub jwt_issuer: String,
+    /// Audience (`aud`) of access tokens.
+    #[arg(long, env = "AUTH_JWT_AUDIENCE", default_value = "backend-services")]
+    pub jwt_audience: String,
+    /// Run with a random signing secret that dies with the process. Development only.
+    #[arg(long, env = "AUTH_INSECURE_DEV_KEY")]
+    pub insecure_dev_key: bool,
+    /// Lifetime of access tokens.
+    #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens (renewed by each refresh).
+    #[arg(long, env = "AUTH_REFRESH_TOKEN_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+    /// How long a just-rotated refresh token still returns the session's current tokens.
+    #[arg(long, env = "AUTH_REFRESH_REUSE_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub refresh_reuse_grace: Duration,
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    #[arg(long, env = "AUTH_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    #[arg(long, env = "AUTH_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+    /// Most password hashes computed at once (0: one per CPU).
+    #[arg(long, env = "AUTH_MAX_CONCURRENT_HASHES", default_value_t = 0)]
+    pub max_concurrent_hashes: usize,
+    /// Email of an admin to create on start-up if missing.
+    #[arg(long, env = "AUTH_FIRST_ADMIN_EMAIL", requires = "first_admin_password")]
+    pub first_admin_email: Option<String>,
+    /// Password of that admin (used only when it is created).
+    #[arg(long, env = "AUTH_FIRST_ADMIN_PASSWORD", hide_env_values = true)]
+    pub first_admin_password: Option<Secret>,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Options of `create-admin`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateAdminArgs {
+    /// Email of the admin.
+    #[arg(long, env = "AUTH_ADMIN_EMAIL")]
+    pub email: String,
+    /// Password, used only if the account is created.
+    #[arg(long, env = "AUTH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<Secret>,
+    /// File holding the password.
+    #[arg(long, env = "AUTH_ADMIN_PASSWORD_FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Display name.
+    #[arg(long, env = "AUTH_ADMIN_NAME", default_value = "Administrator")]
+    pub name: String,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    telemetry::init(cli.serve.log_format);
+    let database_url = || {
+        read_secret(
+            "DATABASE_URL",
+            cli.serve.database.database_url.as_ref(),
+            cli.serve.database.database_url_file.as_ref(),
+        )
+    };
+    match cli.command {
+        None | Some(Command::Serve) => {
+            let settings = cli.serve.to_settings(database_url()?)?;
+            let application = Application::build(settings).await?;
+            application.run_until(shutdown_signal()).await
+        }
+        Some(Command::Migrate { action }) => run_migrate(&database_url()?, action).await,
+        Some(Command::CreateAdmin(args)) => {
+            let password = read_secret("AUTH_ADMIN_PASSWORD", args.password.as_ref(), args.password_file.as_ref())?;
+            let mut settings = cli.serve.to_settings(database_url()?)?;
+            // The command never signs a token; a throwaway key keeps it from needing the real one.
+            settings.tokens.signing_secret = settings::ephemeral_secret();
+            let state = AppState::new(&settings)?;
+            let account = AdminAccount { email: args.email, password, name: args.name };
+            let (admin, created) =
+                accounts::ensure_admin(&state, &account).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            let outcome = if created { "created" } else { "already existed; ensured admin role" };
+            println!("admin {} (id {}): {outcome}", admin.email, admin.id);
+            Ok(())
+        }
+    }
+}
+
+async fn run_migrate(database_url: &Secret, action: MigrateAction) -> anyhow::Result<()> {
+    let url = database_url.expose();
+    match action {
+        MigrateAction::Up => report("applied", &migrate::run_pending(url).await?),
+        MigrateAction::Down { all: true, .. } => report("reverted", &migrate::revert(url, Revert::All).await?),
+        MigrateAction::Down { count, .. } => report("reverted", &migrate::revert(url, Revert::Last(count)).await?),
+        MigrateAction::Redo => match migrate::redo(url).await? {
+            Some(version) => println!("redone {version}"),
+            None => println!("nothing to redo: no migration is applied"),
+        },
+        MigrateAction::Status => {
+            for migration in migrate::status(url).await? {
+                let state = if migration.applied { "applied" } else { "pending" };
+                println!("{state:8} {}", migration.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report(verb: &str, names: &[String]) {
+    if names.is_empty() {
+        println!("nothing {verb}: the database is up to date");
+    }
+    for name in names {
+        println!("{verb} {name}");
+    }
+}
+
+/// A secret from its variable or from the file named by `<NAME>_FILE`.
+fn read_secret(name: &str, value: Option<&Secret>, file: Option<&PathBuf>) -> anyhow::Result<Secret> {
+    match (value, file) {
+        (Some(value), _) => Ok(value.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| anyhow::anyhow!("reading {name}_FILE {}: {error}", path.display()))?;
+            Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        }
+        (None, None) => anyhow::bail!("{name} is not set (nor {name}_FILE)"),
+    }
+}
+
+impl ServeArgs {
+    /// Validated settings; refuses to run without a signing key unless `--insecure-dev-key`.
+    pub fn to_settings(&self, database_url: Secret) -> anyhow::Result<Settings> {
+        let signing_secret = match read_secret(
+            "AUTH_JWT_SECRET",
+            self.jwt_secret.as_ref(),
+            self.jwt_secret_file.as_ref(),
+        ) {
+            Ok(secret) => secret,
+            Err(_) if self.insecure_dev_key => {
+                tracing::warn!(
+                    "NO SIGNING KEY CONFIGURED: using an EPHEMERAL random key (--insecure-dev-key). Every token dies \
+                     with this process and replicas reject each other's tokens. Never do this in production."
+                );
+                settings::ephemeral_secret()
+            }
+            Err(error) => {
+                anyhow::bail!("{error}: a signing key is required (or pass --insecure-dev-key for development)")
+            }
+        };
+        let first_admin = match (&self.first_admin_email, &self.first_admin_password) {
+            (Some(email), Some(password)) => Some(AdminAccount {
+                email: email.clone(),
+                password: password.clone(),
+                name: "Administrator".to_owned(),
+            }),
+            _ => None,
+        };
+        let mut passwords = PasswordSettings {
+            cost: HashCost {
+                memory_kib: self.argon2_memory_kib,
+                iterations: self.argon2_iterations,
+                parallelism: self.argon2_parallelism,
+            },
+            ..PasswordSettings::default()
+        };
+        if self.max_concurrent_hashes > 0 {
+            passwords.max_concurrent = self.max_concurrent_hashes;
+        }
+        Ok(Settings {
+            listen_addr: self.listen_addr,
+            database_url,
+            pool: PoolSettings { max_size: self.database_pool_size, connection_timeout: self.database_connect_timeout },
+            tokens: TokenSettings {
+                key_id: self.jwt_key_id.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                access_token_lifetime: self.access_token_ttl,
+                refresh_token_lifetime: self.refresh_token_ttl,
+                reuse_grace: self.refresh_reuse_grace,
+                ..TokenSettings::with_secret(signing_secret)
+            },
+            passwords,
+            first_admin,
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! The service's one error type and its one mapping to `tonic::Status`.
+//!
+//! Policy: bad input → INVALID_ARGUMENT with a BadRequest naming each field; credentials and
+//! tokens → UNAUTHENTICATED; role or account state → PERMISSION_DENIED; database unreachable →
+//! UNAVAILABLE; anything unexpected is logged once here with its whole cause chain and answered
+//! with a generic INTERNAL that reveals nothing. Every status carries a google.rpc.ErrorInfo
+//! whose reason names the cause, with domain [`ERROR_DOMAIN`].
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::FieldViolations;
+
+/// `google.rpc.ErrorInfo.domain` of every error this service returns.
+pub const ERROR_DOMAIN: &str = "auth.v1";
+
+/// Everything that can go wrong in a call.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// One or more request fields are invalid.
+    #[error("invalid request: {0}")]
+    InvalidArgument(FieldViolations),
+    /// Register with an email that already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Unknown email or wrong password (deliberately indistinguishable).
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    /// The account is deactivated.
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// No `authorization: Bearer …` metadata.
+    #[error("missing access token: send `authorization: Bearer <access token>` metadata")]
+    MissingToken,
+    /// The access token is malformed, forged, or for another issuer or audience.
+    #[error("invalid access token")]
+    InvalidToken,
+    /// The access token's `exp` has passed.
+    #[error("the access token has expired; refresh it")]
+    TokenExpired,
+    /// The session was ended (logout, revocation, password change) or the user is gone.
+    #[error("the session has ended; log in again")]
+    SessionRevoked,
+    /// The refresh token is malformed or unknown.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// The refresh token's lifetime has passed.
+    #[error("the refresh token has expired; log in again")]
+    RefreshTokenExpired,
+    /// An already-rotated refresh token was presented again; its session is now revoked.
+    #[error("this refresh token was already used, so its session has been ended; log in again")]
+    RefreshTokenReused,
+    /// A non-admin called an admin-only RPC.
+    #[error("this call needs the admin role")]
+    AdminRequired,
+    /// An admin tried to demote, deactivate or delete their own account.
+    #[error("admins cannot {0} their own account")]
+    CannotChangeSelf(&'static str),
+    /// No user with this id.
+    #[error("user {0} not found")]
+    UserNotFound(i32),
+    /// No live session with this id belongs to the caller.
+    #[error("session {0} not found")]
+    SessionNotFound(i32),
+    /// Every password-hashing slot stayed busy for too long.
+    #[error("too many logins in progress; retry shortly")]
+    HashingBusy,
+    /// The database cannot be reached.
+    #[error("the database is unavailable; retry shortly")]
+    DatabaseUnavailable(#[source] anyhow::Error),
+    /// A bug or an unforeseen failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl AuthError {
+    /// The status code and the ErrorInfo reason for this error.
+    pub fn code_and_reason(&self) -> (Code, &'static str) {
+        match self {
+            Self::InvalidArgument(_) => (Code::InvalidArgument, "INVALID_ARGUMENT"),
+            Self::EmailTaken => (Code::AlreadyExists, "EMAIL_TAKEN"),
+            Self::InvalidCredentials => (Code::Unauthenticated, "INVALID_CREDENTIALS"),
+            Self::AccountDisabled => (Code::PermissionDenied, "ACCOUNT_DISABLED"),
+            Self::MissingToken => (Code::Unauthenticated, "MISSING_TOKEN"),
+            Self::InvalidToken => (Code::Unauthenticated, "INVALID_TOKEN"),
+            Self::TokenExpired => (Code::Unauthenticated, "TOKEN_EXPIRED"),
+            Self::SessionRevoked => (Code::Unauthenticated, "SESSION_REVOKED"),
+            Self::InvalidRefreshToken => (Code::Unauthenticated, "INVALID_REFRESH_TOKEN"),
+            Self::RefreshTokenExpired => (Code::Unauthenticated, "REFRESH_TOKEN_EXPIRED"),
+            Self::RefreshTokenReused => (Code::Unauthenticated, "REFRESH_TOKEN_REUSED"),
+            Self::AdminRequired => (Code::PermissionDenied, "ADMIN_REQUIRED"),
+            Self::CannotChangeSelf(_) => (Code::FailedPrecondition, "CANNOT_CHANGE_SELF"),
+            Self::UserNotFound(_) => (Code::NotFound, "USER_NOT_FOUND"),
+            Self::SessionNotFound(_) => (Code::NotFound, "SESSION_NOT_FOUND"),
+            Self::HashingBusy => (Code::ResourceExhausted, "HASHING_BUSY"),
+            Self::DatabaseUnavailable(_) => (Code::Unavailable, "DATABASE_UNAVAILABLE"),
+            Self::Unexpected(_) => (Code::Internal, "INTERNAL"),
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        let (code, reason) = error.code_and_reason();
+        let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
+        let message = match &error {
+            AuthError::Unexpected(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "unexpected failure");
+                "internal error".to_owned()
+            }
+            AuthError::DatabaseUnavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+                error.to_string()
+            }
+            AuthError::InvalidArgument(violations) => {
+                for violation in violations.iter() {
+                    details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+                }
+                error.to_string()
+            }
+            _ => error.to_string(),
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+impl From<shared::PoolError> for AuthError {
+    fn from(error: shared::PoolError) -> Self {
+        Self::DatabaseUnavailable(anyhow::Error::new(error))
+    }
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                Self::DatabaseUnavailable(anyhow::Error::new(error))
+            }
+            other => Self::Unexpected(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Conversions between rows and domain values and the generated protobuf messages.
+
+use api_client::auth::v1 as pb;
+use chrono::{DateTime, TimeDelta, Utc};
+use shared::models::{Role, Session, User};
+
+use crate::ops::TokenGrant;
+
+/// A row as the API's `User`.
+pub fn user(user: &User) -> pb::User {
+    pb::User {
+        id: i64::from(user.id),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role: role(user.role()).into(),
+        is_active: user.is_active(),
+        is_verified: user.is_verified(),
+        create_time: user.created_at.map(timestamp),
+        update_time: user.updated_at.map(timestamp),
+    }
+}
+
+/// A row as the API's `Session`; `current` marks the caller's own.
+pub fn session(session: &Session, current_session: Option<i32>) -> pb::Session {
+    pb::Session {
+        id: i64::from(session.id),
+        create_time: Some(timestamp(session.created_at)),
+        last_use_time: Some(timestamp(session.last_used_at)),
+        expire_time: Some(timestamp(session.expires_at)),
+        user_agent: session.user_agent.clone().unwrap_or_default(),
+        ip_address: session.ip_address.clone().unwrap_or_default(),
+        current: current_session == Some(session.id),
+    }
+}
+
+/// Tokens as the API's `TokenPair`.
+pub fn token_pair(grant: &TokenGrant) -> pb::TokenPair {
+    let now = Utc::now();
+    pb::TokenPair {
+        access_token: grant.access.token.expose().to_owned(),
+        access_token_lifetime: Some(duration(grant.access.expires_at - now)),
+        refresh_token: grant.refresh.expose().to_owned(),
+        refresh_token_lifetime: Some(duration(grant.refresh_expires_at - now)),
+        token_type: "Bearer".to_owned(),
+        session_id: i64::from(grant.session_id),
+    }
+}
+
+/// A role as the API's enum.
+pub fn role(role: Role) -> pb::Role {
+    match role {
+        Role::Admin => pb::Role::Admin,
+        Role::User => pb::Role::User,
+        Role::Guest => pb::Role::Guest,
+    }
+}
+
+/// The API's role enum as a role; `Ok(None)` for ROLE_UNSPECIFIED, `Err` for unknown numbers.
+pub fn parse_role(raw: i32) -> Result<Option<Role>, String> {
+    match pb::Role::try_from(raw) {
+        Ok(pb::Role::Unspecified) => Ok(None),
+        Ok(pb::Role::Admin) => Ok(Some(Role::Admin)),
+        Ok(pb::Role::User) => Ok(Some(Role::User)),
+        Ok(pb::Role::Guest) => Ok(Some(Role::Guest)),
+        Err(_) => Err(format!("unknown role {raw}")),
+    }
+}
+
+/// A point in time as a protobuf Timestamp.
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+/// A span of time as a protobuf Duration (whole seconds, never negative).
+pub fn duration(span: TimeDelta) -> prost_types::Duration {
+    prost_types::Duration { seconds: span.num_seconds().max(0), nanos: 0 }
+}
+
+/// A count as the API's int32, saturating.
+pub fn count(count: usize) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}

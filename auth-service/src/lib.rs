@@ -1,0 +1,22 @@
+//! The auth service: users, passwords (argon2id), access tokens (JWT), rotating refresh tokens,
+//! sessions and roles, served over gRPC (package `auth.v1`).
+//!
+//! Layout: `domain` validates raw input, `ops` holds the operations, `store` the queries,
+//! `grpc` the thin tonic adapters, `startup` wires it all to a listener.
+
+pub mod cli;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod ops;
+pub mod passwords;
+pub mod secret;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+
+pub use settings::Settings;
+pub use startup::Application;

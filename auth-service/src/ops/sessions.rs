@@ -1,0 +1,169 @@
+//! Refresh-token rotation, logout, access-token validation, and the caller's own sessions.
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use shared::models::{NewRefreshToken, Session};
+
+use super::{Caller, TokenGrant};
+use crate::error::AuthError;
+use crate::state::AppState;
+use crate::store::{self, Conn};
+use crate::tokens::RefreshTokenValue;
+
+/// Most rotations followed when a just-rotated token comes back within the grace interval.
+const MAX_GRACE_CHAIN: usize = 16;
+
+/// What a refresh attempt decided, inside its transaction.
+enum Decision {
+    /// Hand out these tokens.
+    Grant { refresh: RefreshTokenValue, expires_at: DateTime<Utc>, session_id: i32, user_id: i32 },
+    /// Refuse; nothing was written.
+    Refuse(AuthError),
+    /// The token was reused: the session has been revoked (and that is committed).
+    Reused,
+}
+
+/// Exchanges a refresh token for new tokens (RFC 9700 §4.14 rotation with reuse detection).
+///
+/// All refreshes of one session are serialised by a row lock on the session. A current token
+/// is marked rotated and replaced by its successor. A rotated token presented again within
+/// `reuse_grace` of its rotation (a retry whose answer was lost, two tabs at once) gets the
+/// session's current token back; later, it is reuse: the whole session is revoked.
+pub async fn refresh(state: &AppState, raw_token: &str) -> Result<TokenGrant, AuthError> {
+    let presented = RefreshTokenValue::parse(raw_token).ok_or(AuthError::InvalidRefreshToken)?;
+    let mut conn = state.pool.get().await?;
+    let decision =
+        conn.transaction::<_, AuthError, _>(async |conn| decide_refresh(state, conn, &presented).await).await?;
+    match decision {
+        Decision::Grant { refresh, expires_at, session_id, user_id } => {
+            let access = state.access_tokens.issue(user_id, session_id)?;
+            Ok(TokenGrant { access, refresh, refresh_expires_at: expires_at, session_id })
+        }
+        Decision::Refuse(error) => Err(error),
+        Decision::Reused => {
+            tracing::warn!("a rotated refresh token was presented again; its session was revoked");
+            Err(AuthError::RefreshTokenReused)
+        }
+    }
+}
+
+async fn decide_refresh(
+    state: &AppState,
+    conn: &mut Conn,
+    presented: &RefreshTokenValue,
+) -> Result<Decision, AuthError> {
+    let Some(found) = store::sessions::find_token(conn, &presented.digest()).await? else {
+        return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
+    };
+    let Some(session) = store::sessions::lock(conn, found.session_id).await? else {
+        return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
+    };
+    // Read again under the lock: a concurrent refresh may have rotated it meanwhile.
+    let Some(token) = store::sessions::find_token(conn, &presented.digest()).await? else {
+        return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
+    };
+    if session.revoked_at.is_some() {
+        return Ok(Decision::Refuse(AuthError::SessionRevoked));
+    }
+    let Some(user) = store::users::find(conn, session.user_id).await? else {
+        return Ok(Decision::Refuse(AuthError::SessionRevoked));
+    };
+    if !user.is_active() {
+        return Ok(Decision::Refuse(AuthError::AccountDisabled));
+    }
+    let now = Utc::now();
+    let Some(rotated_at) = token.rotated_at else {
+        if token.expires_at <= now {
+            return Ok(Decision::Refuse(AuthError::RefreshTokenExpired));
+        }
+        let successor = state.refresh_tokens.successor(presented);
+        let expires_at = now + state.refresh_token_lifetime;
+        store::sessions::mark_rotated(conn, token.id, now).await?;
+        let row = NewRefreshToken { user_id: user.id, session_id: session.id, token: &successor.digest(), expires_at };
+        store::sessions::insert_token(conn, &row).await?;
+        store::sessions::touch(conn, session.id, now, expires_at).await?;
+        return Ok(Decision::Grant { refresh: successor, expires_at, session_id: session.id, user_id: user.id });
+    };
+    if now - rotated_at <= state.reuse_grace {
+        if let Some((current, expires_at)) = current_token_of_chain(state, conn, presented, &session, now).await? {
+            store::sessions::touch(conn, session.id, now, session.expires_at).await?;
+            return Ok(Decision::Grant { refresh: current, expires_at, session_id: session.id, user_id: user.id });
+        }
+    }
+    store::sessions::revoke(conn, session.id, None).await?;
+    Ok(Decision::Reused)
+}
+
+/// Follows the successors of a just-rotated token to the session's current one, as long as
+/// each step was itself rotated within the grace interval.
+async fn current_token_of_chain(
+    state: &AppState,
+    conn: &mut Conn,
+    start: &RefreshTokenValue,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<Option<(RefreshTokenValue, DateTime<Utc>)>, AuthError> {
+    let mut token = start.clone();
+    for _ in 0..MAX_GRACE_CHAIN {
+        token = state.refresh_tokens.successor(&token);
+        let Some(row) = store::sessions::find_token(conn, &token.digest()).await? else {
+            return Ok(None);
+        };
+        if row.session_id != session.id {
+            return Ok(None);
+        }
+        match row.rotated_at {
+            None if row.expires_at > now => return Ok(Some((token, row.expires_at))),
+            Some(rotated_at) if now - rotated_at <= state.reuse_grace => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Ends the session of a refresh token. Idempotent: unknown or already-ended sessions succeed.
+pub async fn logout(state: &AppState, raw_token: &str) -> Result<(), AuthError> {
+    let Some(presented) = RefreshTokenValue::parse(raw_token) else {
+        return Ok(());
+    };
+    let mut conn = state.pool.get().await?;
+    if let Some(token) = store::sessions::find_token(&mut conn, &presented.digest()).await? {
+        store::sessions::revoke(&mut conn, token.session_id, None).await?;
+    }
+    Ok(())
+}
+
+/// Checks an access token and that its session and user are still live: revocation,
+/// deactivation and deletion take effect at once. One indexed query.
+pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller, AuthError> {
+    let verified = state.access_tokens.verify(access_token)?;
+    let mut conn = state.pool.get().await?;
+    let Some((session, user)) = store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
+    else {
+        return Err(AuthError::SessionRevoked);
+    };
+    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+        return Err(AuthError::SessionRevoked);
+    }
+    if !user.is_active() {
+        return Err(AuthError::AccountDisabled);
+    }
+    Ok(Caller { user, session_id: session.id, token_expires_at: verified.expires_at })
+}
+
+/// The caller's live sessions, most recently used first.
+pub async fn list_own(state: &AppState, caller: &Caller) -> Result<Vec<Session>, AuthError> {
+    Ok(store::sessions::live_for_user(&mut *state.pool.get().await?, caller.user.id).await?)
+}
+
+/// Ends one of the caller's sessions.
+pub async fn revoke_own(state: &AppState, caller: &Caller, session_id: i32) -> Result<(), AuthError> {
+    let revoked = store::sessions::revoke(&mut *state.pool.get().await?, session_id, Some(caller.user.id)).await?;
+    if revoked { Ok(()) } else { Err(AuthError::SessionNotFound(session_id)) }
+}
+
+/// Ends the caller's other sessions (`include_current = false`) or all of them.
+pub async fn revoke_own_many(state: &AppState, caller: &Caller, include_current: bool) -> Result<usize, AuthError> {
+    let keep = (!include_current).then_some(caller.session_id);
+    Ok(store::sessions::revoke_all(&mut *state.pool.get().await?, caller.user.id, keep).await?)
+}

@@ -1,0 +1,110 @@
+//! Queries on `sessions` and `refresh_tokens`.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::models::{NewRefreshToken, NewSession, RefreshToken, Session, User};
+use shared::schema::{refresh_tokens, sessions, users};
+
+use super::Conn;
+
+/// Inserts a session.
+pub async fn insert(conn: &mut Conn, new_session: &NewSession<'_>) -> QueryResult<Session> {
+    diesel::insert_into(sessions::table).values(new_session).returning(Session::as_returning()).get_result(conn).await
+}
+
+/// Inserts a refresh token (by digest).
+pub async fn insert_token(conn: &mut Conn, token: &NewRefreshToken<'_>) -> QueryResult<RefreshToken> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(token)
+        .returning(RefreshToken::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The refresh token with this digest.
+pub async fn find_token(conn: &mut Conn, digest: &str) -> QueryResult<Option<RefreshToken>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token.eq(digest))
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The session with this id, locked until the transaction ends: refreshes of one session
+/// are serialised here.
+pub async fn lock(conn: &mut Conn, session_id: i32) -> QueryResult<Option<Session>> {
+    sessions::table.find(session_id).select(Session::as_select()).for_update().first(conn).await.optional()
+}
+
+/// Marks a token as exchanged for its successor.
+pub async fn mark_rotated(conn: &mut Conn, token_id: i32, at: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(refresh_tokens::table.find(token_id)).set(refresh_tokens::rotated_at.eq(at)).execute(conn).await
+}
+
+/// Records a use of the session and its new expiry.
+pub async fn touch(
+    conn: &mut Conn,
+    session_id: i32,
+    used_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(session_id))
+        .set((sessions::last_used_at.eq(used_at), sessions::expires_at.eq(expires_at)))
+        .execute(conn)
+        .await
+}
+
+/// Ends one session if it is live and (when given) belongs to `user_id`; whether it was live.
+pub async fn revoke(conn: &mut Conn, session_id: i32, user_id: Option<i32>) -> QueryResult<bool> {
+    let mut update = diesel::update(sessions::table)
+        .set(sessions::revoked_at.eq(now))
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        update = update.filter(sessions::user_id.eq(user_id));
+    }
+    Ok(update.execute(conn).await? > 0)
+}
+
+/// Ends every live session of a user except `keep`; how many were ended.
+pub async fn revoke_all(conn: &mut Conn, user_id: i32, keep: Option<i32>) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(sessions::id.ne(keep.unwrap_or(0))),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+    .await
+}
+
+/// A user's live sessions, most recently used first.
+pub async fn live_for_user(conn: &mut Conn, user_id: i32) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::last_used_at.desc(), sessions::id.desc()))
+        .select(Session::as_select())
+        .load(conn)
+        .await
+}
+
+/// A session and its user, found by session id and owner in one indexed query.
+pub async fn with_user(conn: &mut Conn, session_id: i32, user_id: i32) -> QueryResult<Option<(Session, User)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .await
+        .optional()
+}

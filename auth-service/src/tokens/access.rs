@@ -1,0 +1,182 @@
+use chrono::{DateTime, TimeDelta, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::AuthError;
+use crate::secret::Secret;
+
+/// `typ` header of our access tokens (RFC 9068), so no other JWT can pass for one.
+const TOKEN_TYPE: &str = "at+jwt";
+/// The only algorithm accepted; the token's own `alg` is never trusted.
+const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Shortest signing secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+    /// Session id: revoking the session revokes the token.
+    sid: i32,
+}
+
+/// Signs and checks access tokens with one HMAC key.
+pub struct AccessTokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    header: Header,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    lifetime: TimeDelta,
+}
+
+/// A freshly signed access token.
+#[derive(Debug)]
+pub struct IssuedAccessToken {
+    /// The compact JWT.
+    pub token: Secret,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a valid access token says; whether its session and user are live is checked elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedAccessToken {
+    /// `sub`.
+    pub user_id: i32,
+    /// `sid`.
+    pub session_id: i32,
+    /// `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AccessTokenKeys {
+    /// Keys from the signing secret; the key id is given or derived from the secret's digest.
+    pub fn new(
+        secret: &Secret,
+        key_id: Option<&str>,
+        issuer: &str,
+        audience: &str,
+        lifetime: TimeDelta,
+    ) -> Result<Self, String> {
+        let bytes = secret.expose().as_bytes();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(format!("the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes"));
+        }
+        let key_id = key_id
+            .map_or_else(|| Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect(), str::to_owned);
+        let mut header = Header::new(ALGORITHM);
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(key_id);
+        let mut validation = Validation::new(ALGORITHM);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 0;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            header,
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            lifetime,
+        })
+    }
+
+    /// How long a new access token lives.
+    pub fn lifetime(&self) -> TimeDelta {
+        self.lifetime
+    }
+
+    /// Signs a token for a user's session.
+    pub fn issue(&self, user_id: i32, session_id: i32) -> Result<IssuedAccessToken, AuthError> {
+        let now = Utc::now();
+        let expires_at = now + self.lifetime;
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_string(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+            sid: session_id,
+        };
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.encoding)
+            .map_err(|error| AuthError::Unexpected(anyhow::Error::new(error).context("signing an access token")))?;
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(expires_at);
+        Ok(IssuedAccessToken { token: Secret::new(token), expires_at })
+    }
+
+    /// Checks the header (typ, kid, alg), signature, issuer, audience, expiry and subject.
+    pub fn verify(&self, token: &str) -> Result<VerifiedAccessToken, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.alg != ALGORITHM || header.typ.as_deref() != Some(TOKEN_TYPE) || header.kid != self.header.kid {
+            return Err(AuthError::InvalidToken);
+        }
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::TokenExpired,
+                    _ => AuthError::InvalidToken,
+                }
+            })?;
+        let claims = data.claims;
+        let user_id = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::InvalidToken)?;
+        Ok(VerifiedAccessToken { user_id, session_id: claims.sid, expires_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> AccessTokenKeys {
+        AccessTokenKeys::new(&Secret::new(secret), None, "auth", "backends", TimeDelta::minutes(15)).unwrap()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_token_verifies_with_its_own_key_and_carries_user_and_session() {
+        let keys = keys(SECRET);
+        let issued = keys.issue(42, 7).unwrap();
+        let verified = keys.verify(issued.token.expose()).unwrap();
+        assert_eq!((verified.user_id, verified.session_id), (42, 7));
+        assert_eq!(verified.expires_at, issued.expires_at);
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_invalid() {
+        let issued = keys("another-secret-another-secret-xx").issue(1, 1).unwrap();
+        assert!(matches!(keys(SECRET).verify(issued.token.expose()), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_invalid() {
+        // {"alg":"none","typ":"at+jwt"} . {"sub":"1",...} . (no signature)
+        let token = "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5OTk5OTk5LCJpc3MiOiJhdXRoIiwiYXVkIjoiYmFja2VuZHMiLCJzaWQiOjF9.";
+        assert!(matches!(keys(SECRET).verify(token), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn an_expired_token_says_so() {
+        let keys = keys(SECRET);
+        let mut expired =
+            AccessTokenKeys::new(&Secret::new(SECRET), None, "auth", "backends", TimeDelta::seconds(-5)).unwrap();
+        expired.header = keys.header.clone();
+        let issued = expired.issue(1, 1).unwrap();
+        assert!(matches!(keys.verify(issued.token.expose()), Err(AuthError::TokenExpired)));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(AccessTokenKeys::new(&Secret::new("short"), None, "a", "b", TimeDelta::minutes(1)).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Row types: `X` is read from the table, `NewX` is inserted into it.
+
+mod refresh_token;
+mod role;
+mod session;
+mod user;
+
+pub use refresh_token::{NewRefreshToken, RefreshToken};
+pub use role::{Role, UnknownRole};
+pub use session::{NewSession, Session};
+pub use user::{NewUser, User};
