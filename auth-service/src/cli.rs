@@ -169,16 +169,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         None | Some(Command::Serve) => {
-            let settings = cli.serve.to_settings(database_url()?)?;
+            let settings = cli.serve.to_settings(database_url()?, cli.serve.signing_secret()?)?;
             let application = Application::build(settings).await?;
             application.run_until(shutdown_signal()).await
         }
         Some(Command::Migrate { action }) => run_migrate(&database_url()?, action).await,
         Some(Command::CreateAdmin(args)) => {
             let password = read_secret("AUTH_ADMIN_PASSWORD", args.password.as_ref(), args.password_file.as_ref())?;
-            let mut settings = cli.serve.to_settings(database_url()?)?;
             // The command never signs a token; a throwaway key keeps it from needing the real one.
-            settings.tokens.signing_secret = settings::ephemeral_secret();
+            let settings = cli.serve.to_settings(database_url()?, settings::ephemeral_secret())?;
             let state = AppState::new(&settings)?;
             let account = AdminAccount { email: args.email, password, name: args.name };
             let (admin, created) =
@@ -233,25 +232,26 @@ fn read_secret(name: &str, value: Option<&Secret>, file: Option<&PathBuf>) -> an
 }
 
 impl ServeArgs {
-    /// Validated settings; refuses to run without a signing key unless `--insecure-dev-key`.
-    pub fn to_settings(&self, database_url: Secret) -> anyhow::Result<Settings> {
-        let signing_secret = match read_secret(
-            "AUTH_JWT_SECRET",
-            self.jwt_secret.as_ref(),
-            self.jwt_secret_file.as_ref(),
-        ) {
-            Ok(secret) => secret,
+    /// The configured signing secret; without one, refuses unless `--insecure-dev-key`, which
+    /// gets a loud warning and a random key.
+    pub fn signing_secret(&self) -> anyhow::Result<Secret> {
+        match read_secret("AUTH_JWT_SECRET", self.jwt_secret.as_ref(), self.jwt_secret_file.as_ref()) {
+            Ok(secret) => Ok(secret),
             Err(_) if self.insecure_dev_key => {
                 tracing::warn!(
                     "NO SIGNING KEY CONFIGURED: using an EPHEMERAL random key (--insecure-dev-key). Every token dies \
                      with this process and replicas reject each other's tokens. Never do this in production."
                 );
-                settings::ephemeral_secret()
+                Ok(settings::ephemeral_secret())
             }
             Err(error) => {
                 anyhow::bail!("{error}: a signing key is required (or pass --insecure-dev-key for development)")
             }
-        };
+        }
+    }
+
+    /// Validated settings around a database URL and a signing secret.
+    pub fn to_settings(&self, database_url: Secret, signing_secret: Secret) -> anyhow::Result<Settings> {
         let first_admin = match (&self.first_admin_email, &self.first_admin_password) {
             (Some(email), Some(password)) => Some(AdminAccount {
                 email: email.clone(),

@@ -16,7 +16,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Arbitrary, fixed key of the advisory lock that serialises migration runs.
-const MIGRATION_LOCK_KEY: i64 = 0x6d69_6772_6174_65;
+const MIGRATION_LOCK_KEY: i64 = 0x006d_6967_7261_7465;
 
 type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 type HarnessError = Box<dyn std::error::Error + Send + Sync>;

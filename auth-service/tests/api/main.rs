@@ -1,0 +1,13 @@
+//! End-to-end tests: the real auth-service on a real socket, a real PostgreSQL database per
+//! test (cloned from a migrated template), driven through the generated gRPC clients.
+
+mod admin;
+mod helpers;
+mod login;
+mod migrations;
+mod outage;
+mod refresh;
+mod register;
+mod revocation;
+mod sessions;
+mod validate;
