@@ -27,12 +27,13 @@ mod test_db;
 mod test_server;
 
 pub use cluster::{ClusterOptions, PostgresCluster};
+pub use target_dir::devkit_dir;
 pub use test_db::{TestDatabase, empty_database, server_url, test_database};
 
 /// A directory for extra clusters of this process (say, one a test stops and restarts); it lives
 /// beside this process's test cluster and is cleaned up with it by a later run.
 pub fn scratch_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
-    let dir = target_dir::own_test_dir(&target_dir::devkit_dir()?).join("scratch").join(name);
+    let dir = target_dir::own_test_dir(&devkit_dir()?).join("scratch").join(name);
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -12,7 +12,7 @@ use crate::sys;
 const TEST_DIR_PREFIX: &str = "test-";
 
 /// `<target>/devkit`, where `<target>` is `$CARGO_TARGET_DIR` or the workspace's `target`.
-pub(crate) fn devkit_dir() -> anyhow::Result<PathBuf> {
+pub fn devkit_dir() -> anyhow::Result<PathBuf> {
     let root = workspace_root()?;
     let target = match env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
         // A relative CARGO_TARGET_DIR is relative to where cargo ran; the workspace root is the

@@ -53,16 +53,16 @@ pub struct MigrationStatus {
     pub applied: bool,
 }
 
-/// Applies every pending migration; returns the names of those applied, oldest first.
+/// Applies every pending migration; returns the full names of those applied, oldest first.
 pub async fn run_pending(database_url: &str) -> Result<Vec<String>, MigrateError> {
     with_harness(database_url, |conn| {
         let applied = conn.run_pending_migrations(MIGRATIONS)?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        names_of(applied.iter().map(ToString::to_string))
     })
     .await
 }
 
-/// Reverts migrations, newest first; returns the versions reverted in that order.
+/// Reverts migrations, newest first; returns the full names reverted in that order.
 pub async fn revert(database_url: &str, how_far: Revert) -> Result<Vec<String>, MigrateError> {
     with_harness(database_url, move |conn| {
         let reverted = match how_far {
@@ -78,12 +78,12 @@ pub async fn revert(database_url: &str, how_far: Revert) -> Result<Vec<String>, 
                 reverted
             }
         };
-        Ok(reverted.iter().map(ToString::to_string).collect())
+        names_of(reverted.iter().map(ToString::to_string))
     })
     .await
 }
 
-/// Reverts the newest applied migration and applies it again; returns its version.
+/// Reverts the newest applied migration and applies it again; returns its full name.
 pub async fn redo(database_url: &str) -> Result<Option<String>, MigrateError> {
     with_harness(database_url, |conn| {
         if conn.applied_migrations()?.is_empty() {
@@ -91,7 +91,7 @@ pub async fn redo(database_url: &str) -> Result<Option<String>, MigrateError> {
         }
         let version = conn.revert_last_migration(MIGRATIONS)?.to_string();
         conn.run_next_migration(MIGRATIONS)?;
-        Ok(Some(version))
+        Ok(names_of([version])?.pop())
     })
     .await
 }
@@ -111,6 +111,20 @@ pub async fn status(database_url: &str) -> Result<Vec<MigrationStatus>, MigrateE
             .collect())
     })
     .await
+}
+
+/// Full names (`<version>_<name>`) of migrations given by version; unknown versions stay as they are.
+fn names_of(versions: impl IntoIterator<Item = String>) -> Result<Vec<String>, HarnessError> {
+    let known = MigrationSource::<Pg>::migrations(&MIGRATIONS)?;
+    Ok(versions
+        .into_iter()
+        .map(|version| {
+            known
+                .iter()
+                .find(|migration| migration.name().version().to_string() == version)
+                .map_or(version, |migration| migration.name().to_string())
+        })
+        .collect())
 }
 
 /// Runs `operation` on a fresh connection on the blocking pool, under the migration lock.
