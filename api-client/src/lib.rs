@@ -10,5 +10,14 @@ pub mod auth {
     }
 }
 
+/// Package `resource.v1`: per-user resources.
+pub mod resource {
+    /// Version 1 of the resource API.
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all, unused_qualifications)]
+        tonic::include_proto!("resource.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every proto file, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));

@@ -5,10 +5,9 @@ mod email;
 mod ids;
 mod name;
 mod password;
-mod violations;
 
 pub use email::Email;
 pub use ids::{SessionId, UserId};
 pub use name::DisplayName;
 pub use password::Password;
-pub use violations::{FieldViolation, FieldViolations};
+pub use shared::violations::{FieldViolation, FieldViolations};

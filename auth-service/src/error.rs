@@ -74,6 +74,11 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// INVALID_ARGUMENT for one field.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(FieldViolations::single(field, description))
+    }
+
     /// The status code and the ErrorInfo reason for this error.
     pub fn code_and_reason(&self) -> (Code, &'static str) {
         match self {
@@ -121,6 +126,12 @@ impl From<AuthError> for Status {
             _ => error.to_string(),
         };
         Status::with_error_details(code, message, details)
+    }
+}
+
+impl From<FieldViolations> for AuthError {
+    fn from(violations: FieldViolations) -> Self {
+        Self::InvalidArgument(violations)
     }
 }
 

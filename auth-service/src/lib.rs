@@ -10,13 +10,12 @@ pub mod error;
 pub mod grpc;
 pub mod ops;
 pub mod passwords;
-pub mod secret;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod store;
-pub mod telemetry;
 pub mod tokens;
 
 pub use settings::Settings;
+pub use shared::{secret, telemetry};
 pub use startup::Application;

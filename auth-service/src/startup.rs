@@ -15,6 +15,7 @@ use crate::grpc::{AuthApi, UserApi};
 use crate::ops::accounts;
 use crate::settings::Settings;
 use crate::state::AppState;
+pub use shared::shutdown::shutdown_signal;
 
 /// gRPC services this binary serves (reflection lists exactly these and health).
 const SERVICE_NAMES: [&str; 3] = ["auth.v1.AuthService", "auth.v1.UserService", "grpc.health.v1.Health"];
@@ -84,22 +85,4 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         // google.rpc.ErrorInfo and BadRequest, so grpcurl can print error details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
     SERVICE_NAMES.iter().fold(builder, |builder, name| builder.with_service_name(*name))
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the service");
-            let _ = interrupt.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate.recv() => {},
-    }
-    tracing::info!("shutdown requested");
 }

@@ -14,6 +14,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    resources (id) {
+        id -> Int4,
+        user_id -> Int4,
+        #[max_length = 255]
+        title -> Varchar,
+        content -> Nullable<Text>,
+        created_at -> Nullable<Timestamptz>,
+        updated_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Int4,
         user_id -> Int4,
@@ -49,6 +63,7 @@ diesel::table! {
 
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(resources -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(refresh_tokens, resources, sessions, users,);

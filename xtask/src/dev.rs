@@ -53,7 +53,12 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn serve(args: &DevArgs, database_url: &str, cluster: Option<&PostgresCluster>, work_dir: &Path) -> anyhow::Result<()> {
+async fn serve(
+    args: &DevArgs,
+    database_url: &str,
+    cluster: Option<&PostgresCluster>,
+    work_dir: &Path,
+) -> anyhow::Result<()> {
     if let Some(cluster) = cluster {
         create_database_if_missing(&cluster.url("postgres"), DEV_DATABASE).await?;
     }

@@ -37,7 +37,7 @@ impl UserApi {
 }
 
 fn user_id(raw: i64) -> Result<i32, AuthError> {
-    UserId::parse(raw).map(|id| id.0).map_err(|description| FieldViolations::single("user_id", description))
+    UserId::parse(raw).map(|id| id.0).map_err(|description| AuthError::invalid("user_id", description))
 }
 
 fn sessions_response(rows: &[shared::models::Session], current: Option<i32>) -> Vec<pb::Session> {
@@ -84,7 +84,7 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::RevokeSessionResponse>, Status> {
         let caller = self.caller(&request).await?;
         let session_id = SessionId::parse(request.get_ref().session_id)
-            .map_err(|description| FieldViolations::single("session_id", description))?;
+            .map_err(|description| AuthError::invalid("session_id", description))?;
         sessions::revoke_own(&self.state, &caller, session_id.0).await?;
         Ok(Response::new(pb::RevokeSessionResponse {}))
     }
@@ -97,7 +97,7 @@ impl UserService for UserApi {
         let include_current = match pb::RevokeScope::try_from(request.get_ref().scope) {
             Ok(pb::RevokeScope::Others) => false,
             Ok(pb::RevokeScope::All) => true,
-            _ => return Err(FieldViolations::single("scope", "must be REVOKE_SCOPE_OTHERS or REVOKE_SCOPE_ALL").into()),
+            _ => return Err(AuthError::invalid("scope", "must be REVOKE_SCOPE_OTHERS or REVOKE_SCOPE_ALL").into()),
         };
         let revoked = sessions::revoke_own_many(&self.state, &caller, include_current).await?;
         Ok(Response::new(pb::RevokeSessionsResponse { revoked_session_count: convert::count(revoked) }))
@@ -123,7 +123,7 @@ impl UserService for UserApi {
                 None
             }
         };
-        violations.finish()?;
+        violations.finish().map_err(AuthError::from)?;
         let Some(page) = page else { unreachable!("finish() returned Ok") };
         let page = admin::list_users(&self.state, &filter, &page).await?;
         Ok(Response::new(pb::ListUsersResponse {
@@ -142,9 +142,9 @@ impl UserService for UserApi {
         let caller = self.admin(&request).await?;
         let body = request.get_ref();
         let Some(user) = &body.user else {
-            return Err(FieldViolations::single("user", "is required").into());
+            return Err(AuthError::invalid("user", "is required").into());
         };
-        let id = UserId::parse(user.id).map_err(|description| FieldViolations::single("user.id", description))?;
+        let id = UserId::parse(user.id).map_err(|description| AuthError::invalid("user.id", description))?;
         let changes = parse_user_changes(user, body.update_mask.as_ref())?;
         let updated = admin::update_user(&self.state, &caller, id.0, &changes).await?;
         tracing::info!(user.id = updated.id, admin.id = caller.user.id, "user updated by an admin");

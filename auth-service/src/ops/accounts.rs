@@ -131,7 +131,7 @@ fn truncate(text: &str, max_chars: usize) -> &str {
 
 /// Changes the caller's display name.
 pub async fn update_name(state: &AppState, caller: &Caller, name: &str) -> Result<User, AuthError> {
-    let name = DisplayName::parse(name).map_err(|description| FieldViolations::single("name", description))?;
+    let name = DisplayName::parse(name).map_err(|description| AuthError::invalid("name", description))?;
     let changes = UserChanges { name: Some(name.as_str().to_owned()), ..UserChanges::default() };
     store::users::update(&mut *state.pool.get().await?, caller.user.id, &changes)
         .await?
@@ -181,7 +181,7 @@ pub async fn ensure_admin(state: &AppState, account: &AdminAccount) -> Result<(U
         return Ok((user, false));
     }
     let password = Password::parse(account.password.expose())
-        .map_err(|description| FieldViolations::single("password", description))?;
+        .map_err(|description| AuthError::invalid("password", description))?;
     match create_user(state, &email, &password, &name, Role::Admin).await {
         Ok(user) => {
             let verified = UserChanges { is_verified: Some(true), ..UserChanges::default() };

@@ -1,6 +1,6 @@
-use std::fmt;
+//! Invalid request fields, gathered so a caller learns all of them at once.
 
-use crate::error::AuthError;
+use std::fmt;
 
 /// One invalid request field and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +16,11 @@ pub struct FieldViolation {
 pub struct FieldViolations(Vec<FieldViolation>);
 
 impl FieldViolations {
-    /// A single violation, as an error.
-    pub fn single(field: &str, description: impl Into<String>) -> AuthError {
+    /// A single violation.
+    pub fn single(field: &str, description: impl Into<String>) -> Self {
         let mut violations = Self::default();
         violations.add(field, description);
-        AuthError::InvalidArgument(violations)
+        violations
     }
 
     /// Records a violation.
@@ -39,10 +39,12 @@ impl FieldViolations {
     }
 
     /// `Ok` when nothing was recorded, else the whole list as an error.
-    pub fn finish(self) -> Result<(), AuthError> {
-        if self.0.is_empty() { Ok(()) } else { Err(AuthError::InvalidArgument(self)) }
+    pub fn finish(self) -> Result<(), Self> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
     }
 }
+
+impl std::error::Error for FieldViolations {}
 
 impl fmt::Display for FieldViolations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
