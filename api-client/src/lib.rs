@@ -1,5 +1,7 @@
 //! Generated gRPC stubs of the auth and resource services (packages `auth.v1`, `resource.v1`),
-//! for the services themselves and for any backend that calls them. No database code here.
+//! for the services themselves and for any backend that calls them, and [`guard`], the tower
+//! layer with which a backend checks every request's token with the auth service. No database
+//! code here.
 
 /// Package `auth.v1`: accounts, tokens, sessions.
 pub mod auth {
@@ -18,6 +20,13 @@ pub mod resource {
         tonic::include_proto!("resource.v1");
     }
 }
+
+/// Error statuses with ErrorInfo and BadRequest details, as both services answer them.
+pub mod errors;
+
+pub mod guard;
+
+pub use guard::{AuthGuard, AuthLayer, Caller, GuardConfig, caller};
 
 /// The encoded `FileDescriptorSet` of every proto file, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor_set.bin"));

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use shared::config::{DatabaseArgs, read_secret};
 use shared::migrate::{self, Revert};
-use shared::pool::PoolSettings;
 
 use crate::ops::accounts;
 use crate::passwords::HashCost;
@@ -64,32 +64,15 @@ pub enum MigrateAction {
     Redo,
 }
 
-/// Where the database is.
-#[derive(Debug, Clone, Args)]
-pub struct DatabaseArgs {
-    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/db.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
-    pub database_url: Option<Secret>,
-    /// File holding the PostgreSQL URL (instead of DATABASE_URL).
-    #[arg(long, env = "DATABASE_URL_FILE", global = true)]
-    pub database_url_file: Option<PathBuf>,
-}
-
 /// Options of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "AUTH_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
     pub listen_addr: SocketAddr,
-    /// Database location.
+    /// Database location and pool.
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Most database connections.
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
-    pub database_pool_size: u32,
-    /// How long a call waits for a database connection before UNAVAILABLE.
-    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
-    pub database_connect_timeout: Duration,
     /// HMAC-SHA256 secret signing access tokens, at least 32 bytes.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
@@ -160,13 +143,7 @@ pub struct CreateAdminArgs {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.serve.log_format);
-    let database_url = || {
-        read_secret(
-            "DATABASE_URL",
-            cli.serve.database.database_url.as_ref(),
-            cli.serve.database.database_url_file.as_ref(),
-        )
-    };
+    let database_url = || cli.serve.database.url();
     match cli.command {
         None | Some(Command::Serve) => {
             let settings = cli.serve.to_settings(database_url()?, cli.serve.signing_secret()?)?;
@@ -175,7 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Migrate { action }) => run_migrate(&database_url()?, action).await,
         Some(Command::CreateAdmin(args)) => {
-            let password = read_secret("AUTH_ADMIN_PASSWORD", args.password.as_ref(), args.password_file.as_ref())?;
+            let password = read_secret("AUTH_ADMIN_PASSWORD", args.password.as_ref(), args.password_file.as_deref())?;
             // The command never signs a token; a throwaway key keeps it from needing the real one.
             let settings = cli.serve.to_settings(database_url()?, settings::ephemeral_secret())?;
             let state = AppState::new(&settings)?;
@@ -218,24 +195,11 @@ fn report(verb: &str, names: &[String]) {
     }
 }
 
-/// A secret from its variable or from the file named by `<NAME>_FILE`.
-fn read_secret(name: &str, value: Option<&Secret>, file: Option<&PathBuf>) -> anyhow::Result<Secret> {
-    match (value, file) {
-        (Some(value), _) => Ok(value.clone()),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| anyhow::anyhow!("reading {name}_FILE {}: {error}", path.display()))?;
-            Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
-        }
-        (None, None) => anyhow::bail!("{name} is not set (nor {name}_FILE)"),
-    }
-}
-
 impl ServeArgs {
     /// The configured signing secret; without one, refuses unless `--insecure-dev-key`, which
     /// gets a loud warning and a random key.
     pub fn signing_secret(&self) -> anyhow::Result<Secret> {
-        match read_secret("AUTH_JWT_SECRET", self.jwt_secret.as_ref(), self.jwt_secret_file.as_ref()) {
+        match read_secret("AUTH_JWT_SECRET", self.jwt_secret.as_ref(), self.jwt_secret_file.as_deref()) {
             Ok(secret) => Ok(secret),
             Err(_) if self.insecure_dev_key => {
                 tracing::warn!(
@@ -274,7 +238,7 @@ impl ServeArgs {
         Ok(Settings {
             listen_addr: self.listen_addr,
             database_url,
-            pool: PoolSettings { max_size: self.database_pool_size, connection_timeout: self.database_connect_timeout },
+            pool: self.database.pool(),
             tokens: TokenSettings {
                 key_id: self.jwt_key_id.clone(),
                 issuer: self.jwt_issuer.clone(),

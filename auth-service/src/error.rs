@@ -7,7 +7,6 @@
 //! whose reason names the cause, with domain [`ERROR_DOMAIN`].
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::FieldViolations;
 
@@ -107,7 +106,6 @@ impl AuthError {
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         let (code, reason) = error.code_and_reason();
-        let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, []);
         let message = match &error {
             AuthError::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected failure");
@@ -117,15 +115,14 @@ impl From<AuthError> for Status {
                 tracing::warn!(error = format!("{cause:#}"), "database unavailable");
                 error.to_string()
             }
-            AuthError::InvalidArgument(violations) => {
-                for violation in violations.iter() {
-                    details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
-                }
-                error.to_string()
-            }
             _ => error.to_string(),
         };
-        Status::with_error_details(code, message, details)
+        let violations = match &error {
+            AuthError::InvalidArgument(violations) => violations.iter().collect(),
+            _ => Vec::new(),
+        };
+        let pairs = violations.iter().map(|v| (v.field.as_str(), v.description.as_str()));
+        api_client::errors::error_status(code, message, reason, ERROR_DOMAIN, pairs)
     }
 }
 

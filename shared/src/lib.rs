@@ -2,6 +2,7 @@
 //! embedded migrations, keyset pagination) and the plumbing of a service binary (secrets,
 //! logging, shutdown, field violations). No gRPC here, so a migration job or a tool can use it alone.
 
+pub mod config;
 pub mod migrate;
 pub mod models;
 pub mod pagination;

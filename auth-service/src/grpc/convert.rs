@@ -68,7 +68,7 @@ pub fn parse_role(raw: i32) -> Result<Option<Role>, String> {
 
 /// A point in time as a protobuf Timestamp.
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+    std::time::SystemTime::from(at).into()
 }
 
 /// A span of time as a protobuf Duration (whole seconds, never negative).

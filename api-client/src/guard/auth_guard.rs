@@ -1,0 +1,83 @@
+//! The guard itself: validation with the auth service, through the cache.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tonic::Status;
+use tonic::transport::Channel;
+
+use super::cache::ValidationCache;
+use super::caller::Caller;
+use super::config::GuardConfig;
+use super::layer::AuthLayer;
+use super::stats::{Counters, GuardStats};
+use super::validate::validate_token;
+
+/// Validates bearer tokens against the auth service; cheap to clone (shares one channel + cache).
+#[derive(Clone)]
+pub struct AuthGuard {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    channel: Channel,
+    config: GuardConfig,
+    /// `None` when the TTL is zero: every request calls the auth service.
+    cache: Option<ValidationCache>,
+    counters: Counters,
+}
+
+impl AuthGuard {
+    /// A guard calling the auth service over `channel`: one shared HTTP/2 channel, cloned per
+    /// call. Pass a lazily connected one (`Endpoint::connect_lazy`) so the backend starts while
+    /// the auth service is down; the channel reconnects by itself when it returns.
+    pub fn new(channel: Channel, config: GuardConfig) -> Self {
+        let cache =
+            (!config.cache_ttl.is_zero()).then(|| ValidationCache::new(config.cache_ttl, config.cache_capacity));
+        Self { shared: Arc::new(Shared { channel, config, cache, counters: Counters::default() }) }
+    }
+
+    /// Validate one token (what the layer calls). `request_id` is forwarded as `x-request-id`
+    /// metadata.
+    pub async fn authenticate(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
+        let shared = &self.shared;
+        let call = validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout);
+        match &shared.cache {
+            Some(cache) => cache.get_or_validate(access_token, &shared.counters, call).await,
+            None => {
+                shared.counters.miss();
+                call.await
+            }
+        }
+    }
+
+    /// The tower layer for `tonic::transport::Server::builder().layer(guard.layer())`.
+    pub fn layer(&self) -> AuthLayer {
+        AuthLayer::new(self.clone())
+    }
+
+    /// Counters: cache hits, misses (calls made), for metrics.
+    pub fn stats(&self) -> GuardStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// How many validated tokens the cache holds now (0 when caching is off). Runs the cache's
+    /// pending housekeeping first, so the figure respects capacity and expiry exactly.
+    pub async fn cached_tokens(&self) -> u64 {
+        match &self.shared.cache {
+            Some(cache) => cache.len().await,
+            None => 0,
+        }
+    }
+
+    /// The guard's settings.
+    pub fn config(&self) -> &GuardConfig {
+        &self.shared.config
+    }
+}
+
+impl fmt::Debug for AuthGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthGuard").field("config", &self.shared.config).field("stats", &self.stats()).finish()
+    }
+}

@@ -1,0 +1,58 @@
+//! One `ValidateToken` call, bounded in time.
+
+use std::time::Duration;
+
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use super::caller::Caller;
+use super::errors;
+use crate::auth::v1::ValidateTokenRequest;
+use crate::auth::v1::auth_service_client::AuthServiceClient;
+
+/// Asks the auth service who bears `access_token`. The call carries `grpc-timeout` and is also
+/// abandoned locally when `call_timeout` passes, so a stuck connection cannot hang the request.
+pub(crate) async fn validate_token(
+    channel: Channel,
+    access_token: &str,
+    request_id: Option<&str>,
+    call_timeout: Duration,
+) -> Result<Caller, Status> {
+    let mut request = Request::new(ValidateTokenRequest { access_token: access_token.to_owned() });
+    request.set_timeout(call_timeout);
+    if let Some(value) = request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+        request.metadata_mut().insert("x-request-id", value);
+    }
+
+    let mut client = AuthServiceClient::new(channel);
+    let answer = match tokio::time::timeout(call_timeout, client.validate_token(request)).await {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => {
+            let answer = errors::from_auth_service(&status, call_timeout);
+            log_failure(&status, &answer, request_id);
+            return Err(answer);
+        }
+        Err(_elapsed) => {
+            let answer = errors::auth_timeout(call_timeout);
+            tracing::warn!(request.id = request_id, "auth service did not answer ValidateToken in time");
+            return Err(answer);
+        }
+    };
+    Caller::try_from(answer)
+}
+
+/// Logs a failed call once, here where it is handled: a refused token is routine, an auth
+/// service that cannot answer is not.
+fn log_failure(status: &Status, answer: &Status, request_id: Option<&str>) {
+    if answer.code() == status.code() {
+        tracing::debug!(request.id = request_id, code = ?status.code(), "token refused by the auth service");
+    } else {
+        tracing::warn!(
+            request.id = request_id,
+            code = ?status.code(),
+            error = status.message(),
+            "ValidateToken failed"
+        );
+    }
+}

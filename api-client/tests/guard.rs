@@ -1,0 +1,578 @@
+//! End to end: a counting double of the auth service, a small protected service behind the
+//! guard's layer, both on real sockets (port 0), called with the generated clients.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use api_client::auth::v1::auth_service_server::{AuthService, AuthServiceServer};
+use api_client::auth::v1::user_service_client::UserServiceClient;
+use api_client::auth::v1::user_service_server::{UserService, UserServiceServer};
+use api_client::auth::v1::*;
+use api_client::{AuthGuard, GuardConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Code, Request, Response, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_types::{ErrorDetails, StatusExt};
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_handler_with_its_caller() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    bed.double.accept("ada-token", 42, Role::Admin, Duration::from_secs(3600));
+
+    let me = bed.get_me(Some("ada-token")).await?;
+
+    assert_eq!(me.id, 42);
+    assert_eq!(me.email, "user42@example.com");
+    assert_eq!(me.role, Role::Admin as i32);
+    assert!(me.is_active);
+    assert_eq!(bed.double.calls(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_or_non_bearer_authorization_is_refused_without_asking_the_auth_service() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+
+    let missing = bed.get_me(None).await.expect_err("no token must be refused");
+    assert_eq!(missing.code(), Code::Unauthenticated);
+    assert_eq!(reason(&missing), "MISSING_TOKEN");
+
+    let mut basic = Request::new(GetMeRequest {});
+    basic.metadata_mut().insert("authorization", "Basic x".parse()?);
+    let not_bearer = bed.client().get_me(basic).await.expect_err("a Basic credential must be refused");
+    assert_eq!(not_bearer.code(), Code::Unauthenticated);
+    assert_eq!(reason(&not_bearer), "INVALID_TOKEN");
+
+    assert_eq!(bed.double.calls(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refusal_of_the_auth_service_reaches_the_client_with_its_reason() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    bed.double.refuse("revoked", Code::Unauthenticated, "SESSION_REVOKED", "the session has ended; log in again");
+    bed.double.refuse("disabled", Code::PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled");
+
+    let revoked = bed.get_me(Some("revoked")).await.expect_err("a revoked session must be refused");
+    assert_eq!(revoked.code(), Code::Unauthenticated);
+    assert_eq!(revoked.message(), "the session has ended; log in again");
+    let info = revoked.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!((info.reason.as_str(), info.domain.as_str()), ("SESSION_REVOKED", "auth.v1"));
+
+    let disabled = bed.get_me(Some("disabled")).await.expect_err("a disabled account must be refused");
+    assert_eq!(disabled.code(), Code::PermissionDenied);
+    assert_eq!(reason(&disabled), "ACCOUNT_DISABLED");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refusals_are_never_cached() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    bed.double.refuse("expired", Code::Unauthenticated, "TOKEN_EXPIRED", "the access token has expired; refresh it");
+
+    for _ in 0..3 {
+        let refused = bed.get_me(Some("expired")).await.expect_err("an expired token must be refused");
+        assert_eq!(reason(&refused), "TOKEN_EXPIRED");
+    }
+
+    assert_eq!(bed.double.calls(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_token_is_validated_once_while_its_answer_is_cached() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_ttl: Duration::from_secs(5), ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+
+    for _ in 0..20 {
+        assert_eq!(bed.get_me(Some("ada-token")).await?.id, 42);
+    }
+
+    assert_eq!(bed.double.calls(), 1);
+    let stats = bed.guard.stats();
+    assert_eq!((stats.cache_hits, stats.cache_misses), (19, 1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_a_zero_ttl_every_request_asks_the_auth_service() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_ttl: Duration::ZERO, ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+
+    for _ in 0..5 {
+        assert_eq!(bed.get_me(Some("ada-token")).await?.id, 42);
+    }
+
+    assert_eq!(bed.double.calls(), 5);
+    assert_eq!(bed.guard.cached_tokens().await, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_for_one_token_share_a_single_validation() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+    bed.double.delay(Duration::from_millis(200));
+
+    let mut requests = JoinSet::new();
+    for _ in 0..20 {
+        let mut client = bed.client();
+        requests.spawn(async move { client.get_me(bearer("ada-token")).await });
+    }
+    let mut answered = 0;
+    while let Some(answer) = requests.join_next().await {
+        assert_eq!(answer??.into_inner().id, 42);
+        answered += 1;
+    }
+
+    assert_eq!(answered, 20);
+    assert_eq!(bed.double.calls(), 1);
+    assert_eq!(bed.guard.stats().cache_misses, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cached_answer_is_not_used_after_its_token_expires() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_ttl: Duration::from_secs(60), ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    bed.double.accept("short-lived", 42, Role::User, Duration::from_secs(1));
+
+    bed.get_me(Some("short-lived")).await?;
+    bed.get_me(Some("short-lived")).await?;
+    assert_eq!(bed.double.calls(), 1, "within its lifetime the answer is cached");
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bed.double.refuse(
+        "short-lived",
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+        "the access token has expired; refresh it",
+    );
+    let expired = bed.get_me(Some("short-lived")).await.expect_err("an expired token must be refused");
+
+    assert_eq!(reason(&expired), "TOKEN_EXPIRED");
+    assert_eq!(bed.double.calls(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cache_holds_no_more_tokens_than_its_capacity() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_capacity: 10, ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    for user in 0..50 {
+        bed.double.accept(&format!("token-{user}"), user, Role::User, Duration::from_secs(3600));
+    }
+
+    for user in 0..50 {
+        assert_eq!(bed.get_me(Some(&format!("token-{user}"))).await?.id, user);
+    }
+
+    let cached = bed.guard.cached_tokens().await;
+    assert!((1..=10).contains(&cached), "{cached} tokens cached");
+    assert_eq!(bed.double.calls(), 50);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_auth_service_gives_unavailable_quickly() -> anyhow::Result<()> {
+    // A port that was free a moment ago: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let config = GuardConfig::default();
+    let bed = TestBed::spawn_with_auth_at(closed, config.clone()).await?;
+
+    let started = Instant::now();
+    let refused = within(config.call_timeout + Duration::from_secs(1), bed.get_me(Some("ada-token")))
+        .await?
+        .expect_err("nobody can vouch for the token");
+
+    assert!(started.elapsed() < config.call_timeout + Duration::from_secs(1));
+    assert_eq!(refused.code(), Code::Unavailable);
+    assert!(refused.message().starts_with("auth service unavailable: "), "{}", refused.message());
+    assert_eq!(reason(&refused), "AUTH_UNAVAILABLE");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stopped_auth_service_gives_unavailable_and_the_guard_recovers_when_it_returns() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_ttl: Duration::ZERO, ..GuardConfig::default() };
+    let limit = config.call_timeout + Duration::from_secs(1);
+    let mut bed = TestBed::spawn(config).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+    bed.get_me(Some("ada-token")).await?;
+
+    bed.stop_auth().await?;
+    let refused = within(limit, bed.get_me(Some("ada-token"))).await?.expect_err("the auth service is down");
+    assert_eq!(refused.code(), Code::Unavailable);
+    assert_eq!(reason(&refused), "AUTH_UNAVAILABLE");
+
+    bed.restart_auth().await?;
+    let me = within(limit, bed.get_me(Some("ada-token"))).await??;
+    assert_eq!(me.id, 42);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slow_auth_service_gives_deadline_exceeded_at_the_call_timeout() -> anyhow::Result<()> {
+    let config = GuardConfig { call_timeout: Duration::from_millis(300), ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+    bed.double.delay(Duration::from_secs(3));
+
+    let started = Instant::now();
+    let late =
+        within(Duration::from_secs(2), bed.get_me(Some("ada-token"))).await?.expect_err("the answer comes too late");
+
+    assert!(started.elapsed() < Duration::from_millis(1300), "took {:?}", started.elapsed());
+    assert_eq!(late.code(), Code::DeadlineExceeded);
+    assert_eq!(late.message(), "auth service did not answer within 300ms");
+    assert_eq!(reason(&late), "AUTH_TIMEOUT");
+    Ok(())
+}
+
+#[tokio::test]
+async fn health_checks_need_no_token() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    let mut health = HealthClient::new(bed.app_channel.clone());
+
+    for service in ["", "auth.v1.UserService"] {
+        let answer = health.check(HealthCheckRequest { service: service.to_owned() }).await?.into_inner();
+        assert_eq!(answer.status, ServingStatus::Serving as i32);
+    }
+
+    assert_eq!(bed.double.calls(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_request_id_of_the_incoming_call_reaches_the_auth_service() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(GuardConfig::default()).await?;
+    bed.double.accept("ada-token", 42, Role::User, Duration::from_secs(3600));
+
+    let mut request = bearer("ada-token");
+    request.metadata_mut().insert("x-request-id", "req-7f3a".parse()?);
+    bed.client().get_me(request).await?;
+
+    assert_eq!(bed.double.request_ids(), vec!["req-7f3a".to_owned()]);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test bed: the auth double, the protected service and a client of it.
+
+struct TestBed {
+    double: AuthDouble,
+    auth: Option<Running>,
+    auth_addr: SocketAddr,
+    guard: AuthGuard,
+    app_channel: Channel,
+    _app: Running,
+}
+
+impl TestBed {
+    /// An auth double, and a protected service whose guard calls it.
+    async fn spawn(config: GuardConfig) -> anyhow::Result<Self> {
+        let double = AuthDouble::default();
+        let auth = serve_auth_double(&double, "127.0.0.1:0".parse()?).await?;
+        let auth_addr = auth.addr;
+        Self::assemble(double, Some(auth), auth_addr, config).await
+    }
+
+    /// A protected service whose guard calls whatever listens at `auth_addr` (maybe nothing).
+    async fn spawn_with_auth_at(auth_addr: SocketAddr, config: GuardConfig) -> anyhow::Result<Self> {
+        Self::assemble(AuthDouble::default(), None, auth_addr, config).await
+    }
+
+    async fn assemble(
+        double: AuthDouble,
+        auth: Option<Running>,
+        auth_addr: SocketAddr,
+        config: GuardConfig,
+    ) -> anyhow::Result<Self> {
+        let auth_channel = Endpoint::from_shared(format!("http://{auth_addr}"))?.connect_lazy();
+        let guard = AuthGuard::new(auth_channel, config);
+        let app = serve_protected(&guard).await?;
+        let app_channel = Endpoint::from_shared(format!("http://{}", app.addr))?.connect().await?;
+        Ok(Self { double, auth, auth_addr, guard, app_channel, _app: app })
+    }
+
+    fn client(&self) -> UserServiceClient<Channel> {
+        UserServiceClient::new(self.app_channel.clone())
+    }
+
+    /// Calls GetMe with `authorization: Bearer <token>`, or without authorization.
+    async fn get_me(&self, token: Option<&str>) -> Result<User, Status> {
+        let request = match token {
+            Some(token) => bearer(token),
+            None => Request::new(GetMeRequest {}),
+        };
+        Ok(self.client().get_me(request).await?.into_inner())
+    }
+
+    async fn stop_auth(&mut self) -> anyhow::Result<()> {
+        if let Some(auth) = self.auth.take() {
+            auth.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Serves the same double again on the same address.
+    async fn restart_auth(&mut self) -> anyhow::Result<()> {
+        self.auth = Some(serve_auth_double(&self.double, self.auth_addr).await?);
+        Ok(())
+    }
+}
+
+/// A server running in a task until stopped (or until the test's runtime ends).
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Running {
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        within(Duration::from_secs(5), self.task).await???;
+        Ok(())
+    }
+}
+
+async fn serve_auth_double(double: &AuthDouble, addr: SocketAddr) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = Server::builder().add_service(AuthServiceServer::new(double.clone()));
+    let task = tokio::spawn(server.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, task })
+}
+
+/// `UserService.GetMe` and health behind the guard, as a backend would serve them.
+async fn serve_protected(guard: &AuthGuard) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<UserServiceServer<Me>>().await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server =
+        Server::builder().layer(guard.layer()).add_service(health_service).add_service(UserServiceServer::new(Me));
+    let task = tokio::spawn(server.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, task })
+}
+
+fn bearer(token: &str) -> Request<GetMeRequest> {
+    let mut request = Request::new(GetMeRequest {});
+    let value = format!("Bearer {token}").parse().expect("a token fit for metadata");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+fn reason(status: &Status) -> String {
+    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
+}
+
+/// Fails the test instead of hanging it.
+async fn within<F: Future>(limit: Duration, future: F) -> anyhow::Result<F::Output> {
+    tokio::time::timeout(limit, future).await.map_err(|_| anyhow::anyhow!("no answer within {limit:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counting double of the auth service.
+
+/// Answers ValidateToken from a table, counts calls, records request ids, can be slowed down.
+#[derive(Clone, Default)]
+struct AuthDouble {
+    state: Arc<DoubleState>,
+}
+
+#[derive(Default)]
+struct DoubleState {
+    answers: Mutex<HashMap<String, Answer>>,
+    calls: AtomicUsize,
+    delay: Mutex<Duration>,
+    request_ids: Mutex<Vec<String>>,
+}
+
+#[derive(Clone)]
+enum Answer {
+    Valid(ValidateTokenResponse),
+    Refused { code: Code, reason: &'static str, message: &'static str },
+}
+
+impl AuthDouble {
+    fn accept(&self, token: &str, user_id: i64, role: Role, lifetime: Duration) {
+        let answer = ValidateTokenResponse {
+            user_id,
+            email: format!("user{user_id}@example.com"),
+            role: role as i32,
+            is_active: true,
+            is_verified: true,
+            session_id: user_id * 10,
+            expire_time: Some((SystemTime::now() + lifetime).into()),
+        };
+        self.set(token, Answer::Valid(answer));
+    }
+
+    fn refuse(&self, token: &str, code: Code, reason: &'static str, message: &'static str) {
+        self.set(token, Answer::Refused { code, reason, message });
+    }
+
+    fn set(&self, token: &str, answer: Answer) {
+        self.state.answers.lock().expect("answers").insert(token.to_owned(), answer);
+    }
+
+    fn delay(&self, delay: Duration) {
+        *self.state.delay.lock().expect("delay") = delay;
+    }
+
+    fn calls(&self) -> usize {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+
+    fn request_ids(&self) -> Vec<String> {
+        self.state.request_ids.lock().expect("request ids").clone()
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthDouble {
+    async fn validate_token(
+        &self,
+        request: Request<ValidateTokenRequest>,
+    ) -> Result<Response<ValidateTokenResponse>, Status> {
+        self.state.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(id) = request.metadata().get("x-request-id").and_then(|id| id.to_str().ok()) {
+            self.state.request_ids.lock().expect("request ids").push(id.to_owned());
+        }
+        let delay = *self.state.delay.lock().expect("delay");
+        tokio::time::sleep(delay).await;
+
+        let token = request.into_inner().access_token;
+        let answer = self.state.answers.lock().expect("answers").get(&token).cloned();
+        match answer {
+            Some(Answer::Valid(answer)) => Ok(Response::new(answer)),
+            Some(Answer::Refused { code, reason, message }) => {
+                Err(Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, "auth.v1", [])))
+            }
+            None => Err(Status::with_error_details(
+                Code::Unauthenticated,
+                "invalid access token",
+                ErrorDetails::with_error_info("INVALID_TOKEN", "auth.v1", []),
+            )),
+        }
+    }
+
+    async fn register(&self, _: Request<RegisterRequest>) -> Result<Response<User>, Status> {
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn login(&self, _: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn refresh(&self, _: Request<RefreshRequest>) -> Result<Response<RefreshResponse>, Status> {
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn logout(&self, _: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+        Err(Status::unimplemented("not in the double"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The protected service: GetMe answers with the caller the guard stored.
+
+struct Me;
+
+#[tonic::async_trait]
+impl UserService for Me {
+    async fn get_me(&self, request: Request<GetMeRequest>) -> Result<Response<User>, Status> {
+        let caller = api_client::caller(&request)?;
+        Ok(Response::new(User {
+            id: caller.user_id,
+            email: caller.email.clone(),
+            name: String::new(),
+            role: caller.role as i32,
+            is_active: caller.is_active,
+            is_verified: caller.is_verified,
+            create_time: None,
+            update_time: None,
+        }))
+    }
+
+    async fn update_me(&self, _: Request<UpdateMeRequest>) -> Result<Response<User>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn change_password(
+        &self,
+        _: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn list_sessions(&self, _: Request<ListSessionsRequest>) -> Result<Response<ListSessionsResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn revoke_session(
+        &self,
+        _: Request<RevokeSessionRequest>,
+    ) -> Result<Response<RevokeSessionResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn revoke_sessions(
+        &self,
+        _: Request<RevokeSessionsRequest>,
+    ) -> Result<Response<RevokeSessionsResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn list_users(&self, _: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn get_user(&self, _: Request<GetUserRequest>) -> Result<Response<User>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn update_user(&self, _: Request<UpdateUserRequest>) -> Result<Response<User>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn delete_user(&self, _: Request<DeleteUserRequest>) -> Result<Response<DeleteUserResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn list_user_sessions(
+        &self,
+        _: Request<ListUserSessionsRequest>,
+    ) -> Result<Response<ListUserSessionsResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        _: Request<RevokeUserSessionsRequest>,
+    ) -> Result<Response<RevokeUserSessionsResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+}

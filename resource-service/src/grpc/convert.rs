@@ -1,0 +1,39 @@
+//! Rows and callers to and from protobuf messages.
+
+use api_client::Caller;
+use api_client::auth::v1::Role as ApiRole;
+use api_client::resource::v1 as pb;
+use chrono::{DateTime, Utc};
+use shared::models::{Resource, Role};
+
+use crate::domain::etag;
+use crate::ops::Actor;
+
+/// A row as the API's `Resource`.
+pub fn resource(row: &Resource) -> pb::Resource {
+    pb::Resource {
+        id: i64::from(row.id),
+        owner_id: i64::from(row.user_id),
+        title: row.title.clone(),
+        content: row.content.clone(),
+        create_time: row.created_at.map(timestamp),
+        update_time: row.updated_at.map(timestamp),
+        delete_time: row.deleted_at.map(timestamp),
+        etag: etag(row.version),
+    }
+}
+
+/// The guard's caller as an actor; an unknown role gets the least rights (guest).
+pub fn actor(caller: &Caller) -> Actor {
+    let role = match caller.role {
+        ApiRole::Admin => Role::Admin,
+        ApiRole::User => Role::User,
+        ApiRole::Guest | ApiRole::Unspecified => Role::Guest,
+    };
+    // The auth service issues INTEGER ids; anything else cannot own a row.
+    Actor { user_id: i32::try_from(caller.user_id).unwrap_or(0), role }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    std::time::SystemTime::from(at).into()
+}

@@ -1,0 +1,42 @@
+//! Everything the running service needs to know, already validated.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use api_client::GuardConfig;
+use shared::pool::PoolSettings;
+use shared::secret::Secret;
+
+/// Settings of the resource service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the gRPC server listens on (port 0 picks a free one).
+    pub listen_addr: SocketAddr,
+    /// PostgreSQL URL.
+    pub database_url: Secret,
+    /// Connection pool sizing.
+    pub pool: PoolSettings,
+    /// URL of the auth service, e.g. `http://127.0.0.1:50051`.
+    pub auth_url: String,
+    /// Token checking: call deadline, cache TTL and size.
+    pub guard: GuardConfig,
+    /// How long soft-deleted resources are kept before they are purged.
+    pub retention: Duration,
+    /// How often the purge runs.
+    pub purge_interval: Duration,
+}
+
+impl Settings {
+    /// Defaults: port 50052, auth on `http://127.0.0.1:50051`, 30 days retention, hourly purge.
+    pub fn new(database_url: Secret, auth_url: impl Into<String>) -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            database_url,
+            pool: PoolSettings::default(),
+            auth_url: auth_url.into(),
+            guard: GuardConfig::default(),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+}

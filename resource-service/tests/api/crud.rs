@@ -1,0 +1,94 @@
+use api_client::auth::v1::Role;
+use api_client::resource::v1 as pb;
+
+use crate::helpers::{TestResult, spawn_stack};
+
+#[tokio::test]
+async fn a_user_creates_reads_lists_updates_deletes_and_undeletes_a_resource() -> TestResult {
+    let stack = spawn_stack().await;
+    let user = stack.user(Role::User).await;
+    let created = stack.create(&user, "First", Some("hello")).await?;
+    assert!(created.id > 0);
+    assert_eq!(
+        (created.owner_id, created.title.as_str(), created.content.as_deref()),
+        (user.id, "First", Some("hello"))
+    );
+    assert!(created.create_time.is_some() && created.update_time.is_some() && created.delete_time.is_none());
+    assert!(!created.etag.is_empty());
+
+    assert_eq!(stack.get(&user, created.id).await?, created);
+    let listed = stack.list(&user, pb::ListResourcesRequest::default()).await?;
+    assert_eq!(listed.resources, vec![created.clone()]);
+    assert!(listed.next_page_token.is_empty());
+
+    let renamed = stack
+        .update(&user, pb::Resource { id: created.id, title: "Renamed".into(), ..Default::default() }, Some(&["title"]))
+        .await?;
+    assert_eq!((renamed.title.as_str(), renamed.content.as_deref()), ("Renamed", Some("hello")));
+    assert_ne!(renamed.etag, created.etag);
+
+    let deleted = stack.delete(&user, created.id).await?;
+    assert!(deleted.delete_time.is_some());
+    let restored = stack.undelete(&user, created.id).await?;
+    assert!(restored.delete_time.is_none());
+    assert_eq!(restored.title, "Renamed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn titles_and_contents_come_back_byte_identical() -> TestResult {
+    let stack = spawn_stack().await;
+    let user = stack.user(Role::User).await;
+    let samples = [
+        ("  spaced  title  ", "  leading and trailing spaces\n\n"),
+        ("Ünïcödé ✓ 漢字 🦀", "emoji 🦀🦀 and RTL שלום and combining e\u{301}"),
+        ("quotes ' \" ` \\", "it's \"quoted\" \\ back\\slash"),
+        ("'; DROP TABLE resources; --", "SELECT * FROM users WHERE '1'='1'; -- %_"),
+        ("tabs\tand\nnewlines", "\r\n\t\u{7f}"),
+    ];
+    for (title, content) in samples {
+        let created = stack.create(&user, title, Some(content)).await?;
+        let fetched = stack.get(&user, created.id).await?;
+        assert_eq!(fetched.title.as_bytes(), title.as_bytes());
+        assert_eq!(fetched.content.as_deref().map(str::as_bytes), Some(content.as_bytes()));
+    }
+    let big = "x".repeat(1024 * 1024);
+    let created = stack.create(&user, "one mebibyte", Some(&big)).await?;
+    assert_eq!(stack.get(&user, created.id).await?.content.map(|c| c.len()), Some(big.len()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn content_is_optional_and_empty_differs_from_none() -> TestResult {
+    let stack = spawn_stack().await;
+    let user = stack.user(Role::User).await;
+    let none = stack.create(&user, "no content", None).await?;
+    let empty = stack.create(&user, "empty content", Some("")).await?;
+    assert_eq!(stack.get(&user, none.id).await?.content, None);
+    assert_eq!(stack.get(&user, empty.id).await?.content, Some(String::new()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_the_owner_deletes_their_resources() -> TestResult {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use shared::schema::resources;
+
+    let stack = spawn_stack().await;
+    let admin = stack.user(Role::Admin).await;
+    let user = stack.user(Role::User).await;
+    for title in ["a", "b", "c"] {
+        stack.create(&user, title, None).await?;
+    }
+    let count = resources::table.filter(resources::user_id.eq(i32::try_from(user.id)?)).count();
+    let mut conn = stack.state.pool.get().await?;
+    assert_eq!(count.get_result::<i64>(&mut conn).await?, 3);
+    let delete = crate::helpers::authed(api_client::auth::v1::DeleteUserRequest { user_id: user.id }, &admin.token);
+    api_client::auth::v1::user_service_client::UserServiceClient::connect(format!("http://{}", stack.auth.addr))
+        .await?
+        .delete_user(delete)
+        .await?;
+    assert_eq!(count.get_result::<i64>(&mut conn).await?, 0);
+    Ok(())
+}
