@@ -23,6 +23,9 @@ pub struct DevArgs {
     /// Address of the auth service.
     #[arg(long, default_value = "127.0.0.1:50051")]
     auth_addr: SocketAddr,
+    /// Address of the resource service.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    resource_addr: SocketAddr,
     /// Use this PostgreSQL instead of starting a private one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -75,16 +78,36 @@ async fn serve(
     });
     let auth = auth_service::Application::build(settings).await?;
     let auth_addr = auth.local_addr();
+    let mut resource_settings =
+        resource_service::Settings::new(Secret::new(database_url), format!("http://{auth_addr}"));
+    resource_settings.listen_addr = args.resource_addr;
+    let resource = resource_service::Application::build(resource_settings).await?;
+    let resource_addr = resource.local_addr();
 
     let database_shown = if cluster.is_some() { database_url.to_owned() } else { "$DATABASE_URL".to_owned() };
     println!(
         "\n  auth-service      grpc://{auth_addr}  (auth.v1.AuthService, auth.v1.UserService)\
+         \n  resource-service  grpc://{resource_addr}  (resource.v1.ResourceService)\
          \n  database          {database_shown}\
          \n  admin             {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD} (if this run created it)\
          \n  try               grpcurl -plaintext {auth_addr} list\
          \n  stop              Ctrl-C\n"
     );
-    auth.run_until(auth_service::startup::shutdown_signal()).await
+    // One Ctrl-C stops both: each server drains when the shared signal fires.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        auth_service::startup::shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let (_, auth, resource) = tokio::join!(
+        signal,
+        auth.run_until(until_stopped(stopped.clone())),
+        resource.run_until(until_stopped(stopped)),
+    );
+    auth.and(resource)
 }
 
 /// A signing secret kept in the work directory, so tokens survive restarts of the dev stack.
