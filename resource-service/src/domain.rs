@@ -42,14 +42,15 @@ pub fn parse_id(field: &str, raw: i64) -> Result<i32, FieldViolations> {
     }
 }
 
-/// The etag of a resource version.
+/// The etag of a resource version: opaque to clients, free of quotes so it is easy to pass
+/// around in JSON and shells.
 pub fn etag(version: i32) -> String {
-    format!("\"{version}\"")
+    format!("v{version}")
 }
 
 /// The version an etag names; `None` when the etag is not one of ours.
 pub fn parse_etag(etag: &str) -> Option<i32> {
-    etag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+    etag.strip_prefix('v')?.parse().ok()
 }
 
 #[cfg(test)]
@@ -77,7 +78,7 @@ mod tests {
     fn etags_round_trip_and_foreign_ones_are_refused() {
         assert_eq!(parse_etag(&etag(42)), Some(42));
         assert_eq!(parse_etag("42"), None);
-        assert_eq!(parse_etag("\"x\""), None);
+        assert_eq!(parse_etag("vx"), None);
     }
 
     #[test]

@@ -99,3 +99,32 @@ async fn the_production_cost_is_owasps_argon2id_minimum() -> TestResult {
     app.login("owasp@example.com", "correct horse battery").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_first_admin_from_settings_is_created_once_and_can_log_in() -> TestResult {
+    use auth_service::secret::Secret;
+    use auth_service::settings::AdminAccount;
+
+    let account = AdminAccount {
+        email: "First.Admin@example.com".into(),
+        password: Secret::new("first admin passphrase"),
+        name: "Boss".into(),
+    };
+    let first = spawn_app_with(|settings| settings.first_admin = Some(account.clone())).await;
+    let login = first.login("first.admin@example.com", "first admin passphrase").await?;
+    let admin = login.user.ok_or("no user")?;
+    assert_eq!(admin.role, i32::from(api_client::auth::v1::Role::Admin));
+    assert!(admin.is_verified && admin.is_active);
+
+    // A second start with another password changes nothing.
+    let mut settings = test_settings(&first.database_url);
+    settings.first_admin = Some(AdminAccount { password: Secret::new("another passphrase"), ..account });
+    let second = spawn_app_on(settings).await;
+    second.login("first.admin@example.com", "first admin passphrase").await?;
+    assert_error(
+        second.login("first.admin@example.com", "another passphrase").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    Ok(())
+}

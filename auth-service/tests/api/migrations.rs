@@ -69,7 +69,7 @@ async fn each_migration_reverts_to_exactly_the_schema_before_it() -> TestResult 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_users_table_keeps_the_design_documents_columns() -> TestResult {
+async fn the_tables_keep_the_design_documents_columns_and_indexes() -> TestResult {
     let database = devkit::test_database().await?;
     let schema = schema_of(&database.url).await?;
     let expected = [
@@ -88,6 +88,11 @@ async fn the_users_table_keeps_the_design_documents_columns() -> TestResult {
         "index CREATE INDEX idx_users_role ON public.users USING btree (role)",
         "index CREATE UNIQUE INDEX idx_refresh_tokens_token ON public.refresh_tokens USING btree (token)",
         "index CREATE INDEX idx_refresh_tokens_user_id ON public.refresh_tokens USING btree (user_id)",
+        "column resources.title character varying(255) nullable=NO default=",
+        "column resources.content text() nullable=YES default=",
+        "column resources.deleted_at timestamp with time zone() nullable=YES default=",
+        "index CREATE INDEX idx_resources_user_id_live ON public.resources USING btree (user_id, id DESC) WHERE (deleted_at IS NULL)",
+        "trigger resources resources_set_updated_at",
         "trigger users users_set_updated_at",
         "trigger sessions sessions_set_updated_at",
     ];
@@ -98,7 +103,9 @@ async fn the_users_table_keeps_the_design_documents_columns() -> TestResult {
         schema.iter().filter(|l| l.starts_with("index") && l.contains("users") && l.contains("(email)")).count();
     assert_eq!(email_indexes, 1, "one index serves both uniqueness and lookup");
     assert!(schema.iter().any(|l| l.contains("users_role_valid") && l.contains("admin") && l.contains("guest")));
-    assert!(schema.iter().any(|l| l.contains("refresh_tokens_user_id_fkey") && l.contains("ON DELETE CASCADE")));
+    for foreign_key in ["refresh_tokens_user_id_fkey", "sessions_user_id_fkey", "resources_user_id_fkey"] {
+        assert!(schema.iter().any(|l| l.contains(foreign_key) && l.contains("ON DELETE CASCADE")), "{foreign_key}");
+    }
     Ok(())
 }
 
