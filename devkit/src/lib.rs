@@ -13,6 +13,7 @@
 mod binaries;
 mod cluster;
 mod db_url;
+pub mod grpc;
 mod migrate;
 mod names;
 mod own_runtime;

@@ -78,3 +78,16 @@ async fn of_twenty_racing_registrations_of_one_email_exactly_one_wins() -> TestR
     assert_eq!((wins, conflicts), (1, 19), "{results:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn errors_name_the_auth_domain_and_bad_input_names_each_field() -> TestResult {
+    use tonic_types::StatusExt;
+    let app = spawn_app().await;
+    let status = app.register("bad", "short", "").await.expect_err("invalid");
+    let details = status.get_error_details();
+    let info = details.error_info().ok_or("no ErrorInfo")?;
+    assert_eq!((info.domain.as_str(), info.reason.as_str()), ("auth.v1", "INVALID_ARGUMENT"));
+    let bad_request = details.bad_request().ok_or("no BadRequest")?;
+    assert!(bad_request.field_violations.iter().all(|v| !v.description.is_empty()));
+    Ok(())
+}

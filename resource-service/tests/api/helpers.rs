@@ -11,11 +11,11 @@ use api_client::resource::v1::resource_service_client::ResourceServiceClient;
 use auth_service::passwords::HashCost;
 use auth_service::secret::Secret;
 use auth_service::settings::ephemeral_secret;
+pub use devkit::grpc::{assert_error, authed, unique, violated_fields};
 use resource_service::startup::AppState;
 use tokio::sync::oneshot;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
-use tonic_types::StatusExt;
 
 /// Result type of the tests.
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -245,36 +245,4 @@ impl Stack {
         let request = pb::UndeleteResourceRequest { id };
         Ok(self.resources.clone().undelete_resource(authed(request, &user.token)).await?.into_inner())
     }
-}
-
-/// A request carrying `authorization: Bearer <token>`.
-pub fn authed<T>(message: T, access_token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    let value = format!("Bearer {access_token}").parse().expect("an ASCII header value");
-    request.metadata_mut().insert("authorization", value);
-    request
-}
-
-/// A string unique within the test run.
-pub fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Asserts a failed call's code and ErrorInfo reason; returns the status.
-pub fn assert_error<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, reason: &str) -> Status {
-    let status = result.expect_err("the call should fail");
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    let details = status.get_error_details();
-    let info = details.error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
-    assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
-    status
-}
-
-/// The BadRequest field paths of an INVALID_ARGUMENT status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    let details = status.get_error_details();
-    details.bad_request().map(|bad| bad.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default()
 }
