@@ -128,3 +128,22 @@ async fn the_first_admin_from_settings_is_created_once_and_can_log_in() -> TestR
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_login_storm_beyond_the_hashing_slots_is_refused_fast_with_hashing_busy() -> TestResult {
+    let app = spawn_app_with(|settings| {
+        settings.passwords.cost = HashCost::default();
+        settings.passwords.max_concurrent = 1;
+        settings.passwords.queue_timeout = std::time::Duration::from_millis(1);
+    })
+    .await;
+    app.register("storm@example.com", "correct horse battery", "S").await?;
+    let attempts = (0..12).map(|_| app.login("storm@example.com", "correct horse battery"));
+    let results = futures::future::join_all(attempts).await;
+    let busy: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    assert!(!busy.is_empty(), "12 logins at once on one hashing slot with a 1 ms queue must overflow");
+    for status in busy {
+        assert_error(Err::<(), _>(status), Code::ResourceExhausted, "HASHING_BUSY");
+    }
+    Ok(())
+}
