@@ -1,0 +1,19 @@
+//! What a gRPC service binary of ours needs around its handlers, written once for both services:
+//!
+//! * [`settings`]: the operational options (grace period, limits, TLS, metrics, reflection) as
+//!   one clap argument group both command lines flatten;
+//! * [`rpc`]: a tower layer giving every RPC a request id, a span and a log line, metrics, a
+//!   deadline and load shedding;
+//! * [`metrics`]: the Prometheus registry and its `/metrics` HTTP endpoint;
+//! * [`health`]: `grpc.health.v1.Health` driven by the database's reachability;
+//! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown.
+
+pub mod health;
+pub mod metrics;
+pub mod rpc;
+pub mod serve;
+pub mod settings;
+
+pub use metrics::Metrics;
+pub use serve::{Served, ServiceInfo, serve};
+pub use settings::{ServerArgs, ServerSettings, TlsFiles};
