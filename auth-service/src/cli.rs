@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use service_kit::ServerArgs;
 use shared::config::{DatabaseArgs, read_secret};
 use shared::migrate::{self, Revert};
 
@@ -16,6 +17,9 @@ use crate::settings::{self, AdminAccount, PasswordSettings, Settings, TokenSetti
 use crate::startup::{Application, shutdown_signal};
 use crate::state::AppState;
 use crate::telemetry::{self, LogFormat};
+
+/// Where `/metrics` is served unless METRICS_ADDR says otherwise.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 /// Auth service: users, passwords, tokens, sessions and roles over gRPC.
 #[derive(Debug, Parser)]
@@ -121,6 +125,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Health, limits, metrics, TLS, shutdown.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// Options of `create-admin`.
@@ -250,6 +257,7 @@ impl ServeArgs {
             },
             passwords,
             first_admin,
+            server: self.server.to_settings(DEFAULT_METRICS_ADDR.parse()?)?,
         })
     }
 }

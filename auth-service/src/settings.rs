@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use service_kit::ServerSettings;
 use shared::pool::PoolSettings;
 
 use crate::passwords::HashCost;
@@ -24,6 +25,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// An admin to create at start-up if missing.
     pub first_admin: Option<AdminAccount>,
+    /// Health, limits, metrics, TLS, shutdown.
+    pub server: ServerSettings,
 }
 
 /// Token signing and lifetimes.
@@ -102,6 +105,7 @@ impl Settings {
             tokens: TokenSettings::with_secret(signing_secret),
             passwords: PasswordSettings::default(),
             first_admin: None,
+            server: ServerSettings::default(),
         }
     }
 }

@@ -1,33 +1,31 @@
-//! Wiring: state, gRPC services, health, reflection, listener.
+//! Wiring: state, the gRPC services, and the server around them (service-kit).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use api_client::auth::v1::auth_service_server::AuthServiceServer;
 use api_client::auth::v1::user_service_server::UserServiceServer;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use service_kit::{Metrics, Served, ServiceInfo};
+use tonic::service::Routes;
 
+use crate::error::ERROR_DOMAIN;
 use crate::grpc::{AuthApi, UserApi};
 use crate::ops::accounts;
 use crate::settings::Settings;
 use crate::state::AppState;
 pub use shared::shutdown::shutdown_signal;
 
-/// gRPC services this binary serves (reflection lists exactly these and health).
-const SERVICE_NAMES: [&str; 3] = ["auth.v1.AuthService", "auth.v1.UserService", "grpc.health.v1.Health"];
-
-/// A built service, bound to its listener, not yet serving.
+/// A built service, bound to its listeners, not yet serving.
 pub struct Application {
-    listener: TcpListener,
+    listeners: Served,
     state: Arc<AppState>,
+    settings: Settings,
+    metrics: Metrics,
 }
 
 impl Application {
-    /// Builds the state, ensures the first admin when configured, and binds the listener (port
+    /// Builds the state, ensures the first admin when configured, and binds the listeners (port
     /// 0 picks a free port; [`Application::local_addr`] tells which).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = Arc::new(AppState::new(&settings)?);
@@ -37,13 +35,18 @@ impl Application {
                 .map_err(|error| anyhow::anyhow!("ensuring the first admin: {error}"))?;
             tracing::info!(user.id = admin.id, created, "first admin ensured");
         }
-        let listener = TcpListener::bind(settings.listen_addr).await?;
-        Ok(Self { listener, state })
+        let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
+        Ok(Self { listeners, state, settings, metrics: Metrics::new() })
     }
 
-    /// The address actually bound.
+    /// The gRPC address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listeners.grpc_addr()
+    }
+
+    /// The metrics address actually bound, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listeners.metrics_addr()
     }
 
     /// The shared state (pool, keys), e.g. for a command that runs beside the server.
@@ -51,38 +54,23 @@ impl Application {
         Arc::clone(&self.state)
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    /// Serves until `shutdown` completes, then drains within the grace period.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuthServiceServer<AuthApi>>().await;
-        health.set_serving::<UserServiceServer<UserApi>>().await;
-
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
-
-        tracing::info!(address = %self.local_addr(), "auth-service listening");
-        Server::builder()
-            .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::new(AuthApi::new(Arc::clone(&self.state))))
-            .add_service(UserServiceServer::new(UserApi::new(Arc::clone(&self.state))))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await?;
-        tracing::info!("auth-service stopped");
-        Ok(())
+        let max_bytes = self.settings.server.max_message_bytes;
+        let auth = AuthServiceServer::new(AuthApi::new(Arc::clone(&self.state)))
+            .max_decoding_message_size(max_bytes)
+            .max_encoding_message_size(max_bytes);
+        let users = UserServiceServer::new(UserApi::new(Arc::clone(&self.state)))
+            .max_decoding_message_size(max_bytes)
+            .max_encoding_message_size(max_bytes);
+        let info = ServiceInfo {
+            name: "auth-service",
+            grpc_services: vec!["auth.v1.AuthService", "auth.v1.UserService"],
+            error_domain: ERROR_DOMAIN,
+        };
+        let routes = Routes::new(auth).add_service(users);
+        let pool = self.state.pool.clone();
+        service_kit::serve(info, &self.settings.server, self.listeners, routes, None, pool, self.metrics, shutdown)
+            .await
     }
-}
-
-/// Reflection over this service's protos; built once per protocol version (each build consumes it).
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    let builder = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(api_client::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        // google.rpc.ErrorInfo and BadRequest, so grpcurl can print error details.
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
-    SERVICE_NAMES.iter().fold(builder, |builder, name| builder.with_service_name(*name))
 }

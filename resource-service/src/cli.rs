@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use api_client::GuardConfig;
 use clap::Parser;
+use service_kit::ServerArgs;
 use shared::config::DatabaseArgs;
 use shared::shutdown::shutdown_signal;
 use shared::telemetry::{self, LogFormat};
@@ -43,7 +44,13 @@ pub struct Cli {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Health, limits, metrics, TLS, shutdown.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
+
+/// Where `/metrics` is served unless METRICS_ADDR says otherwise.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9465";
 
 /// Runs the service until SIGTERM or Ctrl-C.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         retention: cli.retention,
         purge_interval: cli.purge_interval,
+        server: cli.server.to_settings(DEFAULT_METRICS_ADDR.parse()?)?,
     };
     Application::build(settings).await?.run_until(shutdown_signal()).await
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod guard_metrics;
 pub mod ops;
 pub mod purge;
 pub mod settings;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use api_client::GuardConfig;
+use service_kit::ServerSettings;
 use shared::pool::PoolSettings;
 use shared::secret::Secret;
 
@@ -24,6 +25,8 @@ pub struct Settings {
     pub retention: Duration,
     /// How often the purge runs.
     pub purge_interval: Duration,
+    /// Health, limits, metrics, TLS, shutdown.
+    pub server: ServerSettings,
 }
 
 impl Settings {
@@ -37,6 +40,7 @@ impl Settings {
             guard: GuardConfig::default(),
             retention: Duration::from_secs(30 * 24 * 3600),
             purge_interval: Duration::from_secs(3600),
+            server: ServerSettings::default(),
         }
     }
 }

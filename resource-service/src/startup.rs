@@ -1,4 +1,5 @@
-//! Wiring: state, the auth guard, the gRPC services, the purge task, the listener.
+//! Wiring: state, the auth guard, the gRPC service, the purge task, and the server around them
+//! (service-kit).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,17 +8,15 @@ use std::time::Duration;
 
 use api_client::AuthGuard;
 use api_client::resource::v1::resource_service_server::ResourceServiceServer;
+use service_kit::{Metrics, Served, ServiceInfo};
 use shared::DbPool;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Endpoint, Server};
+use tonic::service::Routes;
+use tonic::transport::Endpoint;
 
+use crate::error::ERROR_DOMAIN;
 use crate::grpc::ResourceApi;
 use crate::purge;
 use crate::settings::Settings;
-
-/// gRPC services this binary serves (reflection lists exactly these and health).
-const SERVICE_NAMES: [&str; 2] = ["resource.v1.ResourceService", "grpc.health.v1.Health"];
 
 /// What every call shares.
 pub struct AppState {
@@ -25,17 +24,18 @@ pub struct AppState {
     pub pool: DbPool,
 }
 
-/// A built service, bound to its listener, not yet serving.
+/// A built service, bound to its listeners, not yet serving.
 pub struct Application {
-    listener: TcpListener,
+    listeners: Served,
     state: Arc<AppState>,
     guard: AuthGuard,
     settings: Settings,
+    metrics: Metrics,
 }
 
 impl Application {
     /// Builds the pool and the auth guard (its channel connects lazily, so the service starts
-    /// while the auth service or the database is down) and binds the listener.
+    /// while the auth service or the database is down) and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
         let channel = Endpoint::from_shared(settings.auth_url.clone())?
@@ -45,13 +45,20 @@ impl Application {
             .keep_alive_timeout(Duration::from_secs(10))
             .connect_lazy();
         let guard = AuthGuard::new(channel, settings.guard.clone());
-        let listener = TcpListener::bind(settings.listen_addr).await?;
-        Ok(Self { listener, state: Arc::new(AppState { pool }), guard, settings })
+        let metrics = Metrics::new();
+        metrics.register_collector(crate::guard_metrics::GuardCollector::new(guard.clone()));
+        let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
+        Ok(Self { listeners, state: Arc::new(AppState { pool }), guard, settings, metrics })
     }
 
-    /// The address actually bound.
+    /// The gRPC address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listeners.grpc_addr()
+    }
+
+    /// The metrics address actually bound, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listeners.metrics_addr()
     }
 
     /// The shared state.
@@ -64,42 +71,36 @@ impl Application {
         self.guard.clone()
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    /// Serves until `shutdown` completes, then drains within the grace period.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<ResourceServiceServer<ResourceApi>>().await;
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
-
         let purge = tokio::spawn(purge::run_periodically(
             Arc::clone(&self.state),
             self.settings.retention,
             self.settings.purge_interval,
         ));
-        tracing::info!(address = %self.local_addr(), auth = %self.settings.auth_url, "resource-service listening");
-        let served = Server::builder()
-            .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .layer(self.guard.layer())
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(ResourceServiceServer::new(ResourceApi::new(Arc::clone(&self.state))))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await;
+        let max_bytes = self.settings.server.max_message_bytes;
+        let resources = ResourceServiceServer::new(ResourceApi::new(Arc::clone(&self.state)))
+            .max_decoding_message_size(max_bytes)
+            .max_encoding_message_size(max_bytes);
+        let info = ServiceInfo {
+            name: "resource-service",
+            grpc_services: vec!["resource.v1.ResourceService"],
+            error_domain: ERROR_DOMAIN,
+        };
+        tracing::info!(auth = %self.settings.auth_url, "validating callers with the auth service");
+        let pool = self.state.pool.clone();
+        let served = service_kit::serve(
+            info,
+            &self.settings.server,
+            self.listeners,
+            Routes::new(resources),
+            Some(self.guard),
+            pool,
+            self.metrics,
+            shutdown,
+        )
+        .await;
         purge.abort();
-        served?;
-        tracing::info!("resource-service stopped");
-        Ok(())
+        served
     }
-}
-
-/// Reflection over this service's protos; built once per protocol version.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    let builder = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(api_client::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
-    SERVICE_NAMES.iter().fold(builder, |builder, name| builder.with_service_name(*name))
 }
