@@ -3,6 +3,8 @@
 
 mod access;
 mod crud;
+#[allow(dead_code, unused_imports, reason = "shared with the operations tests; each binary uses a part")]
+#[path = "../support/mod.rs"]
 mod helpers;
 mod outage;
 mod pagination;

@@ -51,6 +51,7 @@ async fn with_the_database_down_calls_are_unavailable_and_recover_when_it_return
     let stack = spawn_stack_with(StackOptions {
         resource: Some(Box::new(|settings| settings.guard.cache_ttl = Duration::from_secs(120))),
         database_url: Some(url),
+        ..StackOptions::default()
     })
     .await;
     let user = stack.user(Role::User).await;

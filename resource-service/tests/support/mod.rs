@@ -26,6 +26,8 @@ pub struct Running {
     task: Option<tokio::task::JoinHandle<()>>,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its `/metrics` is served, when on.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Running {
@@ -53,7 +55,6 @@ pub struct Stack {
     /// The auth service.
     pub auth: Running,
     /// The resource service.
-    #[expect(dead_code, reason = "held so that the server runs as long as the stack")]
     pub resource: Running,
     /// Client of the auth service.
     pub auth_client: AuthServiceClient<Channel>,
@@ -77,11 +78,16 @@ pub struct User {
 /// A change to the resource service's settings.
 pub type AdjustSettings = Box<dyn FnOnce(&mut resource_service::Settings) + Send>;
 
+/// A change to the auth service's settings.
+pub type AdjustAuthSettings = Box<dyn FnOnce(&mut auth_service::Settings) + Send>;
+
 /// Settings tweaks for a stack.
 #[derive(Default)]
 pub struct StackOptions {
     /// Adjusts the resource service's settings.
     pub resource: Option<AdjustSettings>,
+    /// Adjusts the auth service's settings.
+    pub auth: Option<AdjustAuthSettings>,
     /// Use this database instead of a fresh test database.
     pub database_url: Option<String>,
 }
@@ -100,6 +106,9 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
     let mut auth_settings = auth_service::Settings::new(Secret::new(&database_url), ephemeral_secret());
     auth_settings.listen_addr = "127.0.0.1:0".parse().expect("an address");
     auth_settings.passwords.cost = HashCost { memory_kib: 4096, iterations: 1, parallelism: 1 };
+    if let Some(adjust) = options.auth {
+        adjust(&mut auth_settings);
+    }
     let auth = start_auth(auth_settings.clone()).await;
 
     let mut settings = resource_service::Settings::new(Secret::new(&database_url), format!("http://{}", auth.addr));
@@ -110,7 +119,8 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
     let application = resource_service::Application::build(settings).await.expect("the resource service builds");
     let state = application.state();
     let addr = application.local_addr();
-    let resource = run(addr, move |stopped| async move {
+    let metrics_addr = application.metrics_addr();
+    let resource = run(addr, metrics_addr, move |stopped| async move {
         application.run_until(stopped).await.expect("the resource service runs");
     });
     Stack {
@@ -127,12 +137,13 @@ pub async fn spawn_stack_with(options: StackOptions) -> Stack {
 pub async fn start_auth(settings: auth_service::Settings) -> Running {
     let application = auth_service::Application::build(settings).await.expect("the auth service builds");
     let addr = application.local_addr();
-    run(addr, move |stopped| async move {
+    let metrics_addr = application.metrics_addr();
+    run(addr, metrics_addr, move |stopped| async move {
         application.run_until(stopped).await.expect("the auth service runs");
     })
 }
 
-fn run<F, Fut>(addr: SocketAddr, serve: F) -> Running
+fn run<F, Fut>(addr: SocketAddr, metrics_addr: Option<SocketAddr>, serve: F) -> Running
 where
     F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -142,7 +153,7 @@ where
         let _ = stopped.await;
     });
     let task = tokio::spawn(serve(stopped));
-    Running { shutdown: Some(shutdown), task: Some(task), addr }
+    Running { shutdown: Some(shutdown), task: Some(task), addr, metrics_addr }
 }
 
 fn channel(addr: SocketAddr) -> Channel {
@@ -177,6 +188,20 @@ impl Stack {
         let login = auth_pb::LoginRequest { email: email.clone(), password: password.into() };
         let tokens = self.auth_client.clone().login(login).await.expect("login").into_inner().tokens.expect("tokens");
         User { id: user.id, token: tokens.access_token, refresh_token: tokens.refresh_token }
+    }
+
+    /// The stored password hash of a user.
+    pub async fn password_hash_of(&self, email: &str) -> String {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use shared::schema::users;
+        let mut conn = self.state.pool.get().await.expect("a connection");
+        users::table
+            .filter(users::email.eq(email))
+            .select(users::hashed_password)
+            .first(&mut conn)
+            .await
+            .expect("a user")
     }
 
     /// Changes a user row directly (`SET <assignment>`).
