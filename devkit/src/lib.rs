@@ -17,6 +17,7 @@ pub mod grpc;
 mod migrate;
 mod names;
 mod own_runtime;
+pub mod pki;
 mod port;
 mod ready;
 mod server_log;

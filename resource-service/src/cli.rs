@@ -1,16 +1,17 @@
 //! The command line: every option is also an environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use api_client::GuardConfig;
+use api_client::{ClientConfig, ClientIdentity, GuardConfig, TlsConfig};
 use clap::Parser;
 use service_kit::ServerArgs;
 use shared::config::DatabaseArgs;
 use shared::shutdown::shutdown_signal;
 use shared::telemetry::{self, LogFormat};
 
-use crate::settings::Settings;
+use crate::settings::{Settings, auth_client_defaults};
 use crate::startup::Application;
 
 /// Resource service: per-user resources over gRPC, callers checked by the auth service.
@@ -35,6 +36,18 @@ pub struct Cli {
     /// Most tokens kept in the validation cache.
     #[arg(long, env = "AUTH_CACHE_CAPACITY", default_value_t = 10_000)]
     pub auth_cache_capacity: u64,
+    /// CA (PEM) that signed the auth service's certificate; with an https:// AUTH_SERVICE_URL.
+    #[arg(long, env = "AUTH_TLS_CA_FILE")]
+    pub auth_tls_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) presented to the auth service (mutual TLS).
+    #[arg(long, env = "AUTH_TLS_CERT_FILE", requires = "auth_tls_key_file")]
+    pub auth_tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of that client certificate.
+    #[arg(long, env = "AUTH_TLS_KEY_FILE", requires = "auth_tls_cert_file")]
+    pub auth_tls_key_file: Option<PathBuf>,
+    /// Name the auth service's certificate must carry, when it differs from the URL's host.
+    #[arg(long, env = "AUTH_TLS_DOMAIN")]
+    pub auth_tls_domain: Option<String>,
     /// How long soft-deleted resources are kept before they are purged.
     #[arg(long, env = "RESOURCE_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub retention: Duration,
@@ -52,6 +65,23 @@ pub struct Cli {
 /// Where `/metrics` is served unless METRICS_ADDR says otherwise.
 const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9465";
 
+/// TLS towards the auth service, when any of its files or names is given.
+fn auth_tls(cli: &Cli) -> anyhow::Result<Option<TlsConfig>> {
+    let read =
+        |path: &PathBuf| std::fs::read(path).map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()));
+    let client_identity = match (&cli.auth_tls_cert_file, &cli.auth_tls_key_file) {
+        (Some(certificate), Some(key)) => {
+            Some(ClientIdentity { certificate_pem: read(certificate)?, key_pem: read(key)? })
+        }
+        _ => None,
+    };
+    let ca_certificate_pem = cli.auth_tls_ca_file.as_ref().map(read).transpose()?;
+    if ca_certificate_pem.is_none() && client_identity.is_none() && cli.auth_tls_domain.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(TlsConfig { ca_certificate_pem, client_identity, domain_name: cli.auth_tls_domain.clone() }))
+}
+
 /// Runs the service until SIGTERM or Ctrl-C.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
@@ -59,6 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         listen_addr: cli.listen_addr,
         database_url: cli.database.url()?,
         pool: cli.database.pool(),
+        auth_client: ClientConfig { tls: auth_tls(&cli)?, ..auth_client_defaults() },
         auth_url: cli.auth_service_url,
         guard: GuardConfig {
             call_timeout: cli.auth_call_timeout,

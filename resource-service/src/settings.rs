@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use api_client::GuardConfig;
+use api_client::{ClientConfig, GuardConfig};
 use service_kit::ServerSettings;
 use shared::pool::PoolSettings;
 use shared::secret::Secret;
@@ -19,6 +19,8 @@ pub struct Settings {
     pub pool: PoolSettings,
     /// URL of the auth service, e.g. `http://127.0.0.1:50051`.
     pub auth_url: String,
+    /// How the channel to the auth service connects (timeouts, keep-alive, TLS / mutual TLS).
+    pub auth_client: ClientConfig,
     /// Token checking: call deadline, cache TTL and size.
     pub guard: GuardConfig,
     /// How long soft-deleted resources are kept before they are purged.
@@ -37,10 +39,17 @@ impl Settings {
             database_url,
             pool: PoolSettings::default(),
             auth_url: auth_url.into(),
+            auth_client: auth_client_defaults(),
             guard: GuardConfig::default(),
             retention: Duration::from_secs(30 * 24 * 3600),
             purge_interval: Duration::from_secs(3600),
             server: ServerSettings::default(),
         }
     }
+}
+
+/// The channel to the auth service: the client crate's defaults, but a 1 s connect timeout, so
+/// that an unreachable auth service is reported quickly.
+pub fn auth_client_defaults() -> ClientConfig {
+    ClientConfig { connect_timeout: Duration::from_secs(1), ..ClientConfig::default() }
 }

@@ -4,14 +4,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use api_client::AuthGuard;
 use api_client::resource::v1::resource_service_server::ResourceServiceServer;
 use service_kit::{Metrics, Served, ServiceInfo};
 use shared::DbPool;
 use tonic::service::Routes;
-use tonic::transport::Endpoint;
 
 use crate::error::ERROR_DOMAIN;
 use crate::grpc::ResourceApi;
@@ -38,12 +36,7 @@ impl Application {
     /// while the auth service or the database is down) and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
-        let channel = Endpoint::from_shared(settings.auth_url.clone())?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?;
         let guard = AuthGuard::new(channel, settings.guard.clone());
         let metrics = Metrics::new();
         metrics.register_collector(crate::guard_metrics::GuardCollector::new(guard.clone()));
