@@ -6,7 +6,8 @@
 //! with a generic INTERNAL that reveals nothing. Every status carries a google.rpc.ErrorInfo
 //! whose reason names the cause, with domain [`ERROR_DOMAIN`].
 
-use tonic::{Code, Status};
+use api_client::ErrorReason;
+use tonic::Status;
 
 use crate::domain::FieldViolations;
 
@@ -78,34 +79,34 @@ impl AuthError {
         Self::InvalidArgument(FieldViolations::single(field, description))
     }
 
-    /// The status code and the ErrorInfo reason for this error.
-    pub fn code_and_reason(&self) -> (Code, &'static str) {
+    /// The ErrorInfo reason of this error, which also decides its status code.
+    pub fn reason(&self) -> ErrorReason {
         match self {
-            Self::InvalidArgument(_) => (Code::InvalidArgument, "INVALID_ARGUMENT"),
-            Self::EmailTaken => (Code::AlreadyExists, "EMAIL_TAKEN"),
-            Self::InvalidCredentials => (Code::Unauthenticated, "INVALID_CREDENTIALS"),
-            Self::AccountDisabled => (Code::PermissionDenied, "ACCOUNT_DISABLED"),
-            Self::MissingToken => (Code::Unauthenticated, "MISSING_TOKEN"),
-            Self::InvalidToken => (Code::Unauthenticated, "INVALID_TOKEN"),
-            Self::TokenExpired => (Code::Unauthenticated, "TOKEN_EXPIRED"),
-            Self::SessionRevoked => (Code::Unauthenticated, "SESSION_REVOKED"),
-            Self::InvalidRefreshToken => (Code::Unauthenticated, "INVALID_REFRESH_TOKEN"),
-            Self::RefreshTokenExpired => (Code::Unauthenticated, "REFRESH_TOKEN_EXPIRED"),
-            Self::RefreshTokenReused => (Code::Unauthenticated, "REFRESH_TOKEN_REUSED"),
-            Self::AdminRequired => (Code::PermissionDenied, "ADMIN_REQUIRED"),
-            Self::CannotChangeSelf(_) => (Code::FailedPrecondition, "CANNOT_CHANGE_SELF"),
-            Self::UserNotFound(_) => (Code::NotFound, "USER_NOT_FOUND"),
-            Self::SessionNotFound(_) => (Code::NotFound, "SESSION_NOT_FOUND"),
-            Self::HashingBusy => (Code::ResourceExhausted, "HASHING_BUSY"),
-            Self::DatabaseUnavailable(_) => (Code::Unavailable, "DATABASE_UNAVAILABLE"),
-            Self::Unexpected(_) => (Code::Internal, "INTERNAL"),
+            Self::InvalidArgument(_) => ErrorReason::InvalidArgument,
+            Self::EmailTaken => ErrorReason::EmailTaken,
+            Self::InvalidCredentials => ErrorReason::InvalidCredentials,
+            Self::AccountDisabled => ErrorReason::AccountDisabled,
+            Self::MissingToken => ErrorReason::MissingToken,
+            Self::InvalidToken => ErrorReason::InvalidToken,
+            Self::TokenExpired => ErrorReason::TokenExpired,
+            Self::SessionRevoked => ErrorReason::SessionRevoked,
+            Self::InvalidRefreshToken => ErrorReason::InvalidRefreshToken,
+            Self::RefreshTokenExpired => ErrorReason::RefreshTokenExpired,
+            Self::RefreshTokenReused => ErrorReason::RefreshTokenReused,
+            Self::AdminRequired => ErrorReason::AdminRequired,
+            Self::CannotChangeSelf(_) => ErrorReason::CannotChangeSelf,
+            Self::UserNotFound(_) => ErrorReason::UserNotFound,
+            Self::SessionNotFound(_) => ErrorReason::SessionNotFound,
+            Self::HashingBusy => ErrorReason::HashingBusy,
+            Self::DatabaseUnavailable(_) => ErrorReason::DatabaseUnavailable,
+            Self::Unexpected(_) => ErrorReason::Internal,
         }
     }
 }
 
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
-        let (code, reason) = error.code_and_reason();
+        let reason = error.reason();
         let message = match &error {
             AuthError::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected failure");
@@ -122,7 +123,7 @@ impl From<AuthError> for Status {
             _ => Vec::new(),
         };
         let pairs = violations.iter().map(|v| (v.field.as_str(), v.description.as_str()));
-        api_client::errors::error_status(code, message, reason, ERROR_DOMAIN, pairs)
+        api_client::errors::error_status(reason.code(), message, reason.as_str(), ERROR_DOMAIN, pairs)
     }
 }
 

@@ -2,8 +2,9 @@
 //! auth service's (see its `error.rs`): precise codes, an ErrorInfo reason on every status,
 //! unexpected failures logged once here and answered with a generic INTERNAL.
 
+use api_client::ErrorReason;
 use shared::violations::FieldViolations;
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// `google.rpc.ErrorInfo.domain` of the errors this service itself returns.
 pub const ERROR_DOMAIN: &str = "resource.v1";
@@ -46,25 +47,25 @@ impl ResourceError {
         Self::InvalidArgument(FieldViolations::single(field, description))
     }
 
-    /// The status code and the ErrorInfo reason.
-    pub fn code_and_reason(&self) -> (Code, &'static str) {
+    /// The ErrorInfo reason of this error, which also decides its status code.
+    pub fn reason(&self) -> ErrorReason {
         match self {
-            Self::InvalidArgument(_) => (Code::InvalidArgument, "INVALID_ARGUMENT"),
-            Self::NotFound(_) => (Code::NotFound, "RESOURCE_NOT_FOUND"),
-            Self::EtagMismatch(_) => (Code::Aborted, "ETAG_MISMATCH"),
-            Self::Deleted(_) => (Code::FailedPrecondition, "RESOURCE_DELETED"),
-            Self::NotDeleted(_) => (Code::AlreadyExists, "RESOURCE_NOT_DELETED"),
-            Self::ReadOnlyRole => (Code::PermissionDenied, "READ_ONLY_ROLE"),
-            Self::AdminRequired => (Code::PermissionDenied, "ADMIN_REQUIRED"),
-            Self::DatabaseUnavailable(_) => (Code::Unavailable, "DATABASE_UNAVAILABLE"),
-            Self::Unexpected(_) => (Code::Internal, "INTERNAL"),
+            Self::InvalidArgument(_) => ErrorReason::InvalidArgument,
+            Self::NotFound(_) => ErrorReason::ResourceNotFound,
+            Self::EtagMismatch(_) => ErrorReason::EtagMismatch,
+            Self::Deleted(_) => ErrorReason::ResourceDeleted,
+            Self::NotDeleted(_) => ErrorReason::ResourceNotDeleted,
+            Self::ReadOnlyRole => ErrorReason::ReadOnlyRole,
+            Self::AdminRequired => ErrorReason::AdminRequired,
+            Self::DatabaseUnavailable(_) => ErrorReason::DatabaseUnavailable,
+            Self::Unexpected(_) => ErrorReason::Internal,
         }
     }
 }
 
 impl From<ResourceError> for Status {
     fn from(error: ResourceError) -> Self {
-        let (code, reason) = error.code_and_reason();
+        let reason = error.reason();
         let message = match &error {
             ResourceError::Unexpected(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "unexpected failure");
@@ -81,7 +82,7 @@ impl From<ResourceError> for Status {
             _ => Vec::new(),
         };
         let pairs = violations.iter().map(|v| (v.field.as_str(), v.description.as_str()));
-        api_client::errors::error_status(code, message, reason, ERROR_DOMAIN, pairs)
+        api_client::errors::error_status(reason.code(), message, reason.as_str(), ERROR_DOMAIN, pairs)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use api_client::ErrorReason::{Overloaded, RpcTimeout};
 use http::{HeaderValue, Request, Response};
 use tokio::sync::Semaphore;
 use tonic::Code;
@@ -141,14 +142,14 @@ where
 fn overloaded(shared: &Shared) -> Response<Body> {
     let message = format!("overloaded: {} calls already in progress; retry with backoff", shared.max_concurrent);
     let status =
-        api_client::errors::error_status(Code::ResourceExhausted, message, "OVERLOADED", shared.error_domain, []);
+        api_client::errors::error_status(Overloaded.code(), message, Overloaded.as_str(), shared.error_domain, []);
     status.into_http()
 }
 
 fn timed_out(shared: &Shared) -> Response<Body> {
     let message = format!("the call did not finish within the server's {:?} deadline", shared.timeout);
     let status =
-        api_client::errors::error_status(Code::DeadlineExceeded, message, "RPC_TIMEOUT", shared.error_domain, []);
+        api_client::errors::error_status(RpcTimeout.code(), message, RpcTimeout.as_str(), shared.error_domain, []);
     status.into_http()
 }
 

@@ -12,49 +12,45 @@ use std::time::Duration;
 use bytes::Bytes;
 use tonic::{Code, Status};
 
+use crate::reasons::ErrorReason;
+
 /// `google.rpc.ErrorInfo.domain` of the statuses the guard makes (the auth service's domain).
 const ERROR_DOMAIN: &str = "auth.v1";
 
-/// A status of `code` whose ErrorInfo carries `reason` in the `auth.v1` domain.
-fn with_reason(code: Code, message: impl Into<String>, reason: &str) -> Status {
-    crate::errors::error_status(code, message, reason, ERROR_DOMAIN, [])
+/// A status of the reason's code whose ErrorInfo carries `reason` in the `auth.v1` domain.
+fn with_reason(reason: &ErrorReason, message: impl Into<String>) -> Status {
+    crate::errors::error_status(reason.code(), message, reason.as_str(), ERROR_DOMAIN, [])
 }
 
 /// No `authorization` metadata, or a request that never passed through the layer.
 pub(crate) fn missing_token() -> Status {
     with_reason(
-        Code::Unauthenticated,
+        &ErrorReason::MissingToken,
         "missing access token: send `authorization: Bearer <access token>` metadata",
-        "MISSING_TOKEN",
     )
 }
 
 /// `authorization` metadata that is not `Bearer <token>`.
 pub(crate) fn malformed_authorization() -> Status {
     with_reason(
-        Code::Unauthenticated,
+        &ErrorReason::InvalidToken,
         "invalid access token: `authorization` metadata must be `Bearer <access token>`",
-        "INVALID_TOKEN",
     )
 }
 
 /// A successful answer that nevertheless says the account is inactive.
 pub(crate) fn account_disabled() -> Status {
-    with_reason(Code::PermissionDenied, "this account is disabled", "ACCOUNT_DISABLED")
+    with_reason(&ErrorReason::AccountDisabled, "this account is disabled")
 }
 
 /// The auth service could not be asked, or answered something unusable.
 pub(crate) fn auth_unavailable(cause: &str) -> Status {
-    with_reason(Code::Unavailable, format!("auth service unavailable: {cause}"), "AUTH_UNAVAILABLE")
+    with_reason(&ErrorReason::AuthUnavailable, format!("auth service unavailable: {cause}"))
 }
 
 /// The auth service did not answer within the call's deadline.
 pub(crate) fn auth_timeout(call_timeout: Duration) -> Status {
-    with_reason(
-        Code::DeadlineExceeded,
-        format!("auth service did not answer within {}", humanize(call_timeout)),
-        "AUTH_TIMEOUT",
-    )
+    with_reason(&ErrorReason::AuthTimeout, format!("auth service did not answer within {}", humanize(call_timeout)))
 }
 
 /// What the client sees for a failed `ValidateToken` call.
@@ -121,7 +117,7 @@ mod tests {
 
     #[test]
     fn refusals_of_the_auth_service_keep_code_message_and_reason() {
-        let refused = with_reason(Code::Unauthenticated, "the session has ended; log in again", "SESSION_REVOKED");
+        let refused = with_reason(&ErrorReason::SessionRevoked, "the session has ended; log in again");
         let passed = from_auth_service(&refused, Duration::from_secs(2));
         assert_eq!(passed.code(), Code::Unauthenticated);
         assert_eq!(passed.message(), "the session has ended; log in again");
@@ -148,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_duplicated_status_keeps_everything() {
-        let mut original = with_reason(Code::PermissionDenied, "this account is disabled", "ACCOUNT_DISABLED");
+        let mut original = account_disabled();
         original.metadata_mut().insert("x-request-id", "abc".parse().unwrap());
         let copy = duplicate(&original);
         assert_eq!(copy.code(), original.code());
