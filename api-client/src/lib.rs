@@ -110,6 +110,7 @@ pub mod resource {
     }
 }
 
+pub mod balance;
 pub mod bearer;
 pub mod connect;
 /// Error statuses with ErrorInfo and BadRequest details, as both services answer them.
@@ -117,6 +118,7 @@ pub mod errors;
 pub mod guard;
 pub mod reasons;
 
+pub use balance::connect_balanced;
 pub use bearer::{BearerToken, InvalidBearerToken, with_bearer};
 pub use connect::{ClientConfig, ClientIdentity, ConnectError, TlsConfig, connect, connect_lazy};
 pub use guard::{AuthGuard, AuthLayer, Caller, GuardConfig, caller};

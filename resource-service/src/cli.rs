@@ -36,6 +36,10 @@ pub struct Cli {
     /// Most tokens kept in the validation cache.
     #[arg(long, env = "AUTH_CACHE_CAPACITY", default_value_t = 10_000)]
     pub auth_cache_capacity: u64,
+    /// Balance calls over every address AUTH_SERVICE_URL's host resolves to, re-resolved this
+    /// often (point it at a headless Service); unset keeps one connection.
+    #[arg(long, env = "AUTH_SERVICE_DNS_REFRESH", value_parser = humantime::parse_duration)]
+    pub auth_service_dns_refresh: Option<Duration>,
     /// CA (PEM) that signed the auth service's certificate; with an https:// AUTH_SERVICE_URL.
     #[arg(long, env = "AUTH_TLS_CA_FILE")]
     pub auth_tls_ca_file: Option<PathBuf>,
@@ -90,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.url()?,
         pool: cli.database.pool(),
         auth_client: ClientConfig { tls: auth_tls(&cli)?, ..auth_client_defaults() },
+        auth_dns_refresh: cli.auth_service_dns_refresh,
         auth_url: cli.auth_service_url,
         guard: GuardConfig {
             call_timeout: cli.auth_call_timeout,

@@ -21,6 +21,9 @@ pub struct Settings {
     pub auth_url: String,
     /// How the channel to the auth service connects (timeouts, keep-alive, TLS / mutual TLS).
     pub auth_client: ClientConfig,
+    /// Balance over every address the auth URL's host resolves to, re-resolving this often
+    /// (for a Kubernetes headless Service); `None` keeps one connection.
+    pub auth_dns_refresh: Option<Duration>,
     /// Token checking: call deadline, cache TTL and size.
     pub guard: GuardConfig,
     /// How long soft-deleted resources are kept before they are purged.
@@ -40,6 +43,7 @@ impl Settings {
             pool: PoolSettings::default(),
             auth_url: auth_url.into(),
             auth_client: auth_client_defaults(),
+            auth_dns_refresh: None,
             guard: GuardConfig::default(),
             retention: Duration::from_secs(30 * 24 * 3600),
             purge_interval: Duration::from_secs(3600),

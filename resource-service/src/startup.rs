@@ -36,7 +36,10 @@ impl Application {
     /// while the auth service or the database is down) and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
-        let channel = api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?;
+        let channel = match settings.auth_dns_refresh {
+            Some(refresh) => api_client::connect_balanced(&settings.auth_url, &settings.auth_client, refresh)?,
+            None => api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?,
+        };
         let guard = AuthGuard::new(channel, settings.guard.clone());
         let metrics = Metrics::new();
         metrics.register_collector(crate::guard_metrics::GuardCollector::new(guard.clone()));
