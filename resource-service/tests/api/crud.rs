@@ -92,3 +92,22 @@ async fn deleting_the_owner_deletes_their_resources() -> TestResult {
     assert_eq!(count.get_result::<i64>(&mut conn).await?, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_auth_service_can_be_reached_through_dns_balancing() -> TestResult {
+    let stack = crate::helpers::spawn_stack_with(crate::helpers::StackOptions {
+        resource: Some(Box::new(|settings| {
+            settings.auth_url = settings.auth_url.replace("127.0.0.1", "localhost");
+            settings.auth_dns_refresh = Some(std::time::Duration::from_millis(200));
+            settings.guard.cache_ttl = std::time::Duration::ZERO;
+        })),
+        ..Default::default()
+    })
+    .await;
+    let user = stack.user(Role::User).await;
+    for title in ["one", "two", "three"] {
+        stack.create(&user, title, None).await?;
+    }
+    assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources.len(), 3);
+    Ok(())
+}
