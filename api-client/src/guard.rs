@@ -54,7 +54,7 @@ mod layer;
 mod stats;
 mod validate;
 
-pub use auth_guard::AuthGuard;
+pub use auth_guard::{AuthGuard, CallObserver};
 pub use caller::{Caller, caller};
 pub use config::GuardConfig;
 pub use layer::{AuthLayer, AuthMiddleware};

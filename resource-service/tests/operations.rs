@@ -191,6 +191,7 @@ async fn metrics_are_served_and_count_calls_pool_and_cache() -> TestResult {
     assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
     assert!(series(&text, "auth_client_cache_hits_total").unwrap_or(0.0) >= 2.0, "{text}");
     assert!(series(&text, "auth_client_cache_misses_total").unwrap_or(0.0) >= 1.0, "{text}");
+    assert!(series(&text, "auth_client_validation_seconds_count").unwrap_or(0.0) >= 1.0, "{text}");
     assert!(text.contains("db_pool_connections_idle"), "{text}");
     assert!(text.contains("db_pool_waits_total"), "{text}");
 

@@ -83,6 +83,15 @@ impl Metrics {
         self.handling_seconds.get_or_create(&method_labels(service, method)).observe(elapsed.as_secs_f64());
     }
 
+    /// A latency histogram (seconds, 0.5 ms to ~16 s) registered under `name`.
+    pub fn latency_histogram(&self, name: &str, help: &str) -> Histogram {
+        let histogram = latency_histogram();
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, histogram.clone());
+        }
+        histogram
+    }
+
     /// Adds the connection pool's state (read at each scrape).
     pub fn watch_pool(&self, pool: DbPool) {
         self.register_collector(PoolCollector { pool });

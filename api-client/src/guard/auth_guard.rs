@@ -1,7 +1,8 @@
 //! The guard itself: validation with the auth service, through the cache.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tonic::Status;
 use tonic::transport::Channel;
@@ -25,7 +26,12 @@ struct Shared {
     /// `None` when the TTL is zero: every request calls the auth service.
     cache: Option<ValidationCache>,
     counters: Counters,
+    /// Told how long each ValidateToken call took (metrics).
+    call_observer: OnceLock<CallObserver>,
 }
+
+/// Receives the duration of every ValidateToken call the guard makes.
+pub type CallObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl AuthGuard {
     /// A guard calling the auth service over `channel`: one shared HTTP/2 channel, cloned per
@@ -34,14 +40,29 @@ impl AuthGuard {
     pub fn new(channel: Channel, config: GuardConfig) -> Self {
         let cache =
             (!config.cache_ttl.is_zero()).then(|| ValidationCache::new(config.cache_ttl, config.cache_capacity));
-        Self { shared: Arc::new(Shared { channel, config, cache, counters: Counters::default() }) }
+        let shared = Shared { channel, config, cache, counters: Counters::default(), call_observer: OnceLock::new() };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// Reports the duration of every ValidateToken call to `observer` (say, a latency
+    /// histogram). Only the first observer set is kept.
+    pub fn observe_calls(&self, observer: CallObserver) {
+        let _ = self.shared.call_observer.set(observer);
     }
 
     /// Validate one token (what the layer calls). `request_id` is forwarded as `x-request-id`
     /// metadata.
     pub async fn authenticate(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
         let shared = &self.shared;
-        let call = validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout);
+        let call = async {
+            let started = Instant::now();
+            let answer =
+                validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout).await;
+            if let Some(observer) = shared.call_observer.get() {
+                observer(started.elapsed());
+            }
+            answer
+        };
         match &shared.cache {
             Some(cache) => cache.get_or_validate(access_token, &shared.counters, call).await,
             None => {
