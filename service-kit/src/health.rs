@@ -1,5 +1,8 @@
 //! `grpc.health.v1.Health`, driven by whether the database answers.
 //!
+//! The name [`LIVENESS`] is different: SERVING for as long as the process serves, whatever the
+//! database does, for liveness and startup probes (a database outage must not restart pods).
+//!
 //! Only the database counts: for the resource service, the auth service being down must not take
 //! its pods out of rotation (its calls then fail with UNAVAILABLE on their own).
 
@@ -10,6 +13,9 @@ use std::time::Duration;
 use shared::DbPool;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+/// Health name that answers SERVING while the process runs, for liveness and startup probes.
+pub const LIVENESS: &str = "liveness";
 
 /// Sets the health of the overall server (`""`) and of each named service.
 #[derive(Clone)]
@@ -28,6 +34,7 @@ impl Health {
             shutting_down: Arc::new(AtomicBool::new(false)),
         };
         health.set(ServingStatus::NotServing).await;
+        health.reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
         health
     }
 
