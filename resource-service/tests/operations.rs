@@ -387,3 +387,24 @@ async fn overload_is_refused_at_once_with_resource_exhausted() -> TestResult {
     assert!(slowest_shed < slowest_served, "shed {slowest_shed:?} vs served {slowest_served:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_past_the_server_deadline_is_deadline_exceeded() -> TestResult {
+    let stack = spawn_stack_with(StackOptions {
+        auth: Some(Box::new(|settings| {
+            settings.server.rpc_timeout = Duration::from_millis(5);
+            settings.passwords.cost = auth_service::passwords::HashCost::default();
+        })),
+        ..StackOptions::default()
+    })
+    .await;
+    let slow = stack
+        .auth_client
+        .clone()
+        .login(api_client::auth::v1::LoginRequest { email: "nobody@example.com".into(), password: "a password".into() })
+        .await;
+    helpers::assert_error(slow, Code::DeadlineExceeded, "RPC_TIMEOUT");
+    // Health checks are exempt from the deadline and the limit.
+    assert_eq!(health_of(stack.auth.addr, "liveness").await?, ServingStatus::Serving);
+    Ok(())
+}
