@@ -408,3 +408,19 @@ async fn a_call_past_the_server_deadline_is_deadline_exceeded() -> TestResult {
     assert_eq!(health_of(stack.auth.addr, "liveness").await?, ServingStatus::Serving);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_over_the_size_limit_is_refused() -> TestResult {
+    let stack = spawn_stack_with(StackOptions {
+        resource: Some(Box::new(|settings| settings.server.max_message_bytes = 64 * 1024)),
+        ..StackOptions::default()
+    })
+    .await;
+    let user = stack.user(Role::User).await;
+    let big = "x".repeat(100 * 1024);
+    let refused = stack.create(&user, "too big", Some(&big)).await.expect_err("over the limit");
+    assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
+    assert!(refused.message().contains("too large"), "{}", refused.message());
+    stack.create(&user, "small enough", Some(&"x".repeat(1024))).await?;
+    Ok(())
+}
