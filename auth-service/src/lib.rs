@@ -8,6 +8,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod hash_workers;
 pub mod ops;
 pub mod passwords;
 pub mod settings;

@@ -1,4 +1,4 @@
-//! argon2id hashing on the blocking pool, with a bound on hashes running at once.
+//! argon2id hashing on dedicated threads, with a bound on hashes running at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::domain::Password;
 use crate::error::AuthError;
+use crate::hash_workers::HashWorkers;
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +43,15 @@ pub enum Verification {
 /// Hashes and verifies passwords without blocking the async workers.
 ///
 /// Each hash takes tens of milliseconds of CPU and ~19 MiB of memory, so hashing runs on
-/// tokio's blocking pool and at most `max_concurrent` at once; a login storm queues here (and
+/// `max_concurrent` dedicated threads, never on the async workers; a login storm queues here (and
 /// is refused with RESOURCE_EXHAUSTED after `queue_timeout`) while every other RPC keeps its
 /// worker threads.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
     slots: Arc<Semaphore>,
+    /// As many dedicated threads as slots (see `hash_workers` for why not the blocking pool).
+    workers: HashWorkers,
     queue_timeout: Duration,
     /// Verified when the email is unknown, so that case takes as long as a wrong password.
     dummy_hash: Arc<str>,
@@ -66,6 +69,8 @@ impl PasswordHasher {
         Ok(Self {
             params,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            workers: HashWorkers::start(max_concurrent)
+                .map_err(|error| format!("cannot start hashing threads: {error}"))?,
             queue_timeout,
             dummy_hash: dummy_hash.into(),
         })
@@ -119,13 +124,9 @@ impl PasswordHasher {
             .await
             .map_err(|_| AuthError::HashingBusy)?
             .map_err(|error| AuthError::Unexpected(error.into()))?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|error| AuthError::Unexpected(anyhow::Error::new(error).context("password hashing task")))
+        let result = self.workers.run(work).await;
+        drop(permit);
+        result.ok_or_else(|| AuthError::Unexpected(anyhow::anyhow!("a password hashing worker failed")))
     }
 }
 
