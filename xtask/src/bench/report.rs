@@ -1,0 +1,492 @@
+//! The results: gathered while the run goes, linked to their baselines at the end, printed as
+//! tables and written as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::argon2_rate::Argon2Rate;
+use super::load::LoadStats;
+use super::pgbench::{PgbenchResult, Statement};
+use super::plan::{Level, PGBENCH_CLIENTS};
+use super::proc_stats::{MACHINE, ProcessUsage};
+use super::soak::SoakReport;
+use super::targets::Check;
+
+/// Scenario names, shared by the run, the baselines and the targets.
+pub mod names {
+    /// The framework ceiling.
+    pub const ECHO: &str = "echo (bare tonic)";
+    /// ValidateToken alone.
+    pub const VALIDATE: &str = "ValidateToken";
+    /// GetResource with the resource service's validation cache on (5 s, as deployed).
+    pub const GET_CACHED: &str = "GetResource (cache on)";
+    /// GetResource with AUTH_CACHE_TTL=0s: one ValidateToken per call.
+    pub const GET_UNCACHED: &str = "GetResource (cache off)";
+    /// A page of 20.
+    pub const LIST: &str = "ListResources";
+    /// One insert.
+    pub const CREATE: &str = "CreateResource";
+    /// One update.
+    pub const UPDATE: &str = "UpdateResource";
+    /// Logins alone.
+    pub const LOGIN: &str = "Login";
+    /// Refresh-token rotation.
+    pub const REFRESH: &str = "Refresh";
+    /// ValidateToken while logins saturate the hashing slots.
+    pub const VALIDATE_UNDER_LOGINS: &str = "ValidateToken (logins saturating)";
+    /// The logins of that mixed scenario.
+    pub const LOGIN_UNDER_VALIDATE: &str = "Login (during ValidateToken)";
+}
+
+/// Labels of the processes in CPU and memory figures.
+pub mod processes {
+    /// The auth service.
+    pub const AUTH: &str = "auth-service";
+    /// The resource service.
+    pub const RESOURCE: &str = "resource-service";
+    /// The bare tonic server.
+    pub const ECHO: &str = "echo";
+    /// The PostgreSQL server and its backends.
+    pub const POSTGRES: &str = "postgres";
+    /// This program.
+    pub const LOAD: &str = "load generator";
+}
+
+/// One scenario at one level.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Its name (see [`names`]).
+    pub scenario: String,
+    /// Connections × calls in flight.
+    pub level: Level,
+    /// Throughput, latency, errors.
+    #[serde(flatten)]
+    pub stats: LoadStats,
+    /// CPU and memory of each process in the window.
+    pub processes: Vec<ProcessUsage>,
+    /// The machine's 1-minute load average when the scenario started.
+    pub load_average: Option<f64>,
+    /// Compared with the echo at the same level.
+    pub vs_echo: Option<EchoRatio>,
+    /// Compared with its own ceiling (pgbench's statement, or the raw argon2id rate).
+    pub vs_baseline: Option<BaselineRatio>,
+    /// Compared with what a service adding nothing of its own would reach.
+    pub bound: Option<Bound>,
+}
+
+/// The composition bound: a call made of `hops` gRPC calls and some SQL statements costs the
+/// machine at least what as many echo calls and pgbench transactions cost it (each measured
+/// saturating the same CPUs), so it cannot exceed `1 / (hops / echo + Σ 1 / pgbench)` per
+/// second even if the services did nothing else. On a machine shared by client, servers and
+/// PostgreSQL this, not the echo, is the real ceiling of an RPC that reads the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bound {
+    /// What the call is made of.
+    pub made_of: String,
+    /// The bound, calls per second.
+    pub rps: f64,
+    /// The scenario's rps over the bound.
+    pub fraction: f64,
+}
+
+/// A scenario against the echo at the same level.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EchoRatio {
+    /// Its rps over the echo's.
+    pub rps: f64,
+    /// Its p99 over the echo's.
+    pub p99: f64,
+}
+
+/// A scenario against its own ceiling.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineRatio {
+    /// What the ceiling is.
+    pub baseline: String,
+    /// The ceiling's rate (per second).
+    pub rate: f64,
+    /// The scenario's rps over that rate.
+    pub ratio: f64,
+}
+
+/// Memory of one service process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// The process.
+    pub process: String,
+    /// RSS once started and ready, before any load, MiB.
+    pub idle_after_start_mib: Option<f64>,
+    /// RSS a few seconds after the last load, MiB.
+    pub idle_after_load_mib: Option<f64>,
+    /// Highest RSS of any scenario, MiB.
+    pub peak_mib: Option<f64>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPUs available (shared by the load generator, the servers and PostgreSQL).
+    pub cpus: usize,
+    /// `model name` of /proc/cpuinfo.
+    pub cpu_model: String,
+    /// The kernel release.
+    pub kernel: String,
+    /// The commit measured (`git describe --always --dirty`).
+    pub commit: String,
+}
+
+/// How long a part of the run took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// What was done.
+    pub phase: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// A quick run?
+    pub quick: bool,
+    /// Warm-up per scenario, s.
+    pub warmup_seconds: f64,
+    /// Measured time per scenario, s.
+    pub measure_seconds: f64,
+    /// The services' environment (secrets left out).
+    pub service_env: BTreeMap<String, String>,
+    /// Every scenario, in the order run.
+    pub scenarios: Vec<ScenarioResult>,
+    /// pgbench per statement.
+    pub pgbench: Vec<PgbenchResult>,
+    /// The raw argon2id verify rate.
+    pub argon2: Option<Argon2Rate>,
+    /// Memory per service process.
+    pub memory: Vec<Memory>,
+    /// The soak, when asked for.
+    pub soak: Option<SoakReport>,
+    /// Each target and whether it was met.
+    pub targets: Vec<Check>,
+    /// Time per phase.
+    pub phases: Vec<Phase>,
+    /// Total time of the run, s (the release build excluded).
+    pub total_seconds: f64,
+}
+
+impl Report {
+    /// An empty report for this machine.
+    pub fn new(machine: Machine, quick: bool, warmup_seconds: f64, measure_seconds: f64) -> Self {
+        Self {
+            machine,
+            quick,
+            warmup_seconds,
+            measure_seconds,
+            service_env: BTreeMap::new(),
+            scenarios: Vec::new(),
+            pgbench: Vec::new(),
+            argon2: None,
+            memory: Vec::new(),
+            soak: None,
+            targets: Vec::new(),
+            phases: Vec::new(),
+            total_seconds: 0.0,
+        }
+    }
+
+    /// The result of `scenario` at `level`, if it ran.
+    pub fn find(&self, scenario: &str, level: Level) -> Option<&ScenarioResult> {
+        self.scenarios.iter().find(|result| result.scenario == scenario && result.level == level)
+    }
+
+    /// pgbench's figure for `statement`, if it ran.
+    pub fn pgbench_of(&self, statement: Statement) -> Option<&PgbenchResult> {
+        self.pgbench.iter().find(|result| result.statement == statement.name())
+    }
+
+    /// Fills in every scenario's ratios to the echo and to its own ceiling.
+    pub fn link_baselines(&mut self) {
+        let echo: BTreeMap<Level, LoadStats> = self
+            .scenarios
+            .iter()
+            .filter(|result| result.scenario == names::ECHO)
+            .map(|result| (result.level, result.stats.clone()))
+            .collect();
+        let baselines: Vec<(String, Option<BaselineRatio>)> =
+            self.scenarios.iter().map(|result| (result.scenario.clone(), self.ceiling_of(&result.scenario))).collect();
+        for (result, (_, ceiling)) in self.scenarios.iter_mut().zip(baselines) {
+            if result.scenario != names::ECHO {
+                result.vs_echo = echo.get(&result.level).filter(|echo| echo.rps > 0.0).map(|echo| EchoRatio {
+                    rps: result.stats.rps / echo.rps,
+                    p99: if echo.p99_ms > 0.0 { result.stats.p99_ms / echo.p99_ms } else { 0.0 },
+                });
+            }
+            result.vs_baseline = ceiling.map(|ceiling| BaselineRatio {
+                ratio: if ceiling.rate > 0.0 { result.stats.rps / ceiling.rate } else { 0.0 },
+                ..ceiling
+            });
+        }
+        let bounds: Vec<Option<Bound>> = self
+            .scenarios
+            .iter()
+            .map(|result| self.bound_of(&result.scenario, result.level, echo.get(&result.level)?.rps, result.stats.rps))
+            .collect();
+        for (result, bound) in self.scenarios.iter_mut().zip(bounds) {
+            result.bound = bound;
+        }
+    }
+
+    /// The composition bound of `scenario` at `level` (see [`Bound`]); none below pgbench's
+    /// client count, where both sides are bound by latency rather than CPU.
+    fn bound_of(&self, scenario: &str, level: Level, echo_rps: f64, rps: f64) -> Option<Bound> {
+        let (hops, statements): (u32, &[Statement]) = match scenario {
+            names::VALIDATE => (1, &[Statement::SessionWithUser]),
+            names::GET_CACHED => (1, &[Statement::ResourceByIdAndOwner]),
+            names::GET_UNCACHED => (2, &[Statement::SessionWithUser, Statement::ResourceByIdAndOwner]),
+            names::LIST => (1, &[Statement::NewestLiveOfOwner]),
+            names::CREATE => (1, &[Statement::InsertReturning]),
+            _ => return None,
+        };
+        if level.in_flight < PGBENCH_CLIENTS || echo_rps <= 0.0 {
+            return None;
+        }
+        let mut seconds_per_call = f64::from(hops) / echo_rps;
+        for statement in statements {
+            seconds_per_call += 1.0 / self.pgbench_of(*statement).filter(|pgbench| pgbench.tps > 0.0)?.tps;
+        }
+        let bound = 1.0 / seconds_per_call;
+        let made_of = format!(
+            "{hops} echo + {}",
+            statements.iter().map(|statement| statement.name()).collect::<Vec<_>>().join(" + ")
+        );
+        Some(Bound { made_of, rps: bound, fraction: rps / bound })
+    }
+
+    /// The ceiling a scenario is compared with, ratio not yet computed.
+    fn ceiling_of(&self, scenario: &str) -> Option<BaselineRatio> {
+        let statement = match scenario {
+            names::VALIDATE | names::VALIDATE_UNDER_LOGINS => Statement::SessionWithUser,
+            names::GET_CACHED | names::GET_UNCACHED => Statement::ResourceByIdAndOwner,
+            names::LIST => Statement::NewestLiveOfOwner,
+            names::CREATE => Statement::InsertReturning,
+            names::LOGIN | names::LOGIN_UNDER_VALIDATE => {
+                let argon2 = self.argon2.as_ref()?;
+                return Some(BaselineRatio {
+                    baseline: format!("raw argon2id verify ({} threads)", argon2.threads),
+                    rate: argon2.per_second,
+                    ratio: 0.0,
+                });
+            }
+            _ => return None,
+        };
+        let pgbench = self.pgbench_of(statement)?;
+        Some(BaselineRatio { baseline: format!("pgbench {}", statement.name()), rate: pgbench.tps, ratio: 0.0 })
+    }
+
+    /// Writes the JSON file.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+
+    /// The tables printed at the end of a run.
+    pub fn tables(&self) -> String {
+        let mut out = String::new();
+        self.write_scenarios(&mut out);
+        self.write_errors(&mut out);
+        self.write_cpu(&mut out);
+        self.write_baselines(&mut out);
+        self.write_memory(&mut out);
+        if let Some(soak) = &self.soak {
+            out.push_str(&soak.table());
+        }
+        self.write_targets(&mut out);
+        out
+    }
+
+    fn write_scenarios(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nScenarios (rps = successful calls per second; latencies in ms; {} CPUs shared by client and servers)",
+            self.machine.cpus
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>6}  vs own ceiling",
+            "scenario", "level", "rps", "p50", "p99", "max", "errors", "×echo", "p99/echo", "bound", "×bound"
+        );
+        for result in &self.scenarios {
+            let stats = &result.stats;
+            let (echo_rps, echo_p99) = match result.vs_echo {
+                Some(ratio) => (format!("{:.2}", ratio.rps), format!("{:.1}", ratio.p99)),
+                None => ("-".to_owned(), "-".to_owned()),
+            };
+            let ceiling = result.vs_baseline.as_ref().map_or_else(String::new, |ceiling| {
+                format!("{:.0} % of {} ({})", ceiling.ratio * 100.0, ceiling.baseline, thousands(ceiling.rate))
+            });
+            let (bound, of_bound) = match &result.bound {
+                Some(bound) => (thousands(bound.rps), format!("{:.2}", bound.fraction)),
+                None => ("-".to_owned(), "-".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "{:<34} {:>7} {:>9} {:>7.2} {:>7.2} {:>7.1} {:>7} {:>6} {:>8} {:>7} {:>6}  {}",
+                result.scenario,
+                result.level.to_string(),
+                thousands(stats.rps),
+                stats.p50_ms,
+                stats.p99_ms,
+                stats.max_ms,
+                stats.error_count(),
+                echo_rps,
+                echo_p99,
+                bound,
+                of_bound,
+                ceiling
+            );
+        }
+    }
+
+    fn write_errors(&self, out: &mut String) {
+        for result in self.scenarios.iter().filter(|result| !result.stats.errors.is_empty()) {
+            let codes: Vec<String> =
+                result.stats.errors.iter().map(|(code, count)| format!("{count} {code}")).collect();
+            let _ = writeln!(out, "  errors of {} {}: {}", result.scenario, result.level, codes.join(", "));
+        }
+    }
+
+    fn write_cpu(&self, out: &mut String) {
+        let columns = [processes::AUTH, processes::RESOURCE, processes::ECHO, processes::POSTGRES, processes::LOAD];
+        let _ = writeln!(
+            out,
+            "\nCPU in the measured window (cores busy; 'others' = the rest of the machine, disturbing the run)\n\
+             and peak RSS of the services during the scenario (MiB)"
+        );
+        let _ = write!(out, "{:<34} {:>7}", "scenario", "level");
+        for column in columns {
+            let _ = write!(out, " {:>9}", short(column));
+        }
+        let _ = writeln!(out, " {:>7} {:>9} {:>9}", "others", "auth MiB", "res. MiB");
+        for result in &self.scenarios {
+            let usage_of = |label: &str| result.processes.iter().find(|usage| usage.process == label);
+            let cores = |label: &str| usage_of(label).map(|usage| usage.cpu_seconds / result.stats.seconds);
+            let _ = write!(out, "{:<34} {:>7}", result.scenario, result.level.to_string());
+            let mut ours = 0.0;
+            for column in columns {
+                let used = cores(column);
+                ours += used.unwrap_or(0.0);
+                let _ = write!(out, " {:>9}", used.map_or_else(|| "-".to_owned(), |used| format!("{used:.2}")));
+            }
+            let others = cores(MACHINE).map(|machine| (machine - ours).max(0.0));
+            let peak = |label: &str| {
+                usage_of(label)
+                    .and_then(|usage| usage.peak_rss_mib)
+                    .map_or_else(|| "-".to_owned(), |peak| format!("{peak:.1}"))
+            };
+            let _ = writeln!(
+                out,
+                " {:>7} {:>9} {:>9}",
+                others.map_or_else(|| "-".to_owned(), |others| format!("{others:.2}")),
+                peak(processes::AUTH),
+                peak(processes::RESOURCE)
+            );
+        }
+    }
+
+    fn write_baselines(&self, out: &mut String) {
+        let _ = writeln!(out, "\nCeilings");
+        for pgbench in &self.pgbench {
+            let _ = writeln!(
+                out,
+                "  pgbench {:<40} {:>9} tps  {:>6.2} ms mean  {} clients, prepared  (postgres {:.2} cores){}",
+                pgbench.statement,
+                thousands(pgbench.tps),
+                pgbench.latency_ms,
+                pgbench.clients,
+                pgbench.postgres_cpu_seconds / self.measure_seconds.max(1.0).floor(),
+                if pgbench.failed > 0 { format!("  {} failed", pgbench.failed) } else { String::new() }
+            );
+        }
+        if let Some(argon2) = &self.argon2 {
+            let _ = writeln!(
+                out,
+                "  argon2id verify ({}) on {} threads: {:.1} /s, {:.1} ms each",
+                argon2.params, argon2.threads, argon2.per_second, argon2.mean_ms
+            );
+        }
+    }
+
+    fn write_memory(&self, out: &mut String) {
+        let _ = writeln!(out, "\nMemory (RSS, MiB)");
+        let _ = writeln!(out, "  {:<32} {:>11} {:>11} {:>8}", "process", "idle start", "idle after", "peak");
+        let show = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |value| format!("{value:.1}"));
+        for memory in &self.memory {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:>11} {:>11} {:>8}",
+                memory.process,
+                show(memory.idle_after_start_mib),
+                show(memory.idle_after_load_mib),
+                show(memory.peak_mib)
+            );
+        }
+    }
+
+    fn write_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "\nTargets");
+        for check in &self.targets {
+            let verdict = if check.pass { "pass" } else { "MISS" };
+            let _ = writeln!(out, "  {verdict:<4}  {:<66} {}", check.target, check.measured);
+        }
+        let missed = self.targets.iter().filter(|check| !check.pass).count();
+        let _ = writeln!(out, "  {} of {} targets met", self.targets.len() - missed, self.targets.len());
+    }
+}
+
+/// A process's column header.
+fn short(label: &str) -> &str {
+    match label {
+        processes::AUTH => "auth",
+        processes::RESOURCE => "resource",
+        processes::POSTGRES => "postgres",
+        processes::LOAD => "load gen",
+        other => other,
+    }
+}
+
+/// `12345.6` → `12,346`.
+pub fn thousands(value: f64) -> String {
+    let rounded = value.round();
+    if !rounded.is_finite() || rounded.abs() >= 1e15 {
+        return format!("{value:.0}");
+    }
+    let digits = format!("{:.0}", rounded.abs());
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if rounded < 0.0 { format!("-{grouped}") } else { grouped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_grouped_by_three() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(12_345.6), "12,346");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+}
