@@ -141,12 +141,10 @@ impl From<shared::PoolError> for AuthError {
 
 impl From<diesel::result::Error> for AuthError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match error {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
-                Self::DatabaseUnavailable(anyhow::Error::new(error))
-            }
-            other => Self::Unexpected(anyhow::Error::new(other).context("database query failed")),
+        if shared::pool::is_connection_lost(&error) {
+            Self::DatabaseUnavailable(anyhow::Error::new(error))
+        } else {
+            Self::Unexpected(anyhow::Error::new(error).context("database query failed"))
         }
     }
 }

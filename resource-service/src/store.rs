@@ -2,7 +2,6 @@
 //! match (`None` for admins), so visibility is decided in the SQL, not after fetching.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use shared::models::{NewResource, Resource};
@@ -105,9 +104,4 @@ pub async fn set_deleted(conn: &mut Conn, id: i32, owner: Option<i32>, deleted: 
 /// Deletes for good the resources soft-deleted before `cutoff`; how many.
 pub async fn purge_deleted_before(conn: &mut Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(resources::table.filter(resources::deleted_at.lt(cutoff))).execute(conn).await
-}
-
-/// Whether the database answers (used by health checks later).
-pub async fn ping(conn: &mut Conn) -> QueryResult<()> {
-    diesel::select(now).execute(conn).await.map(drop)
 }

@@ -43,3 +43,13 @@ pub fn build_pool(database_url: &str, settings: PoolSettings) -> DbPool {
         .retry_connection(false)
         .build_unchecked(manager)
 }
+
+/// Whether a query failed because the connection to the database is gone (the database is
+/// unavailable) rather than because of the query itself.
+pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        error,
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+    )
+}
