@@ -29,9 +29,17 @@ const PORT_ATTEMPTS: u32 = 3;
 const MAX_SOCKET_PATH: usize = 107;
 /// Length of the socket file name PostgreSQL adds to the socket directory, at most.
 const SOCKET_FILE_NAME_LEN: usize = "/.s.PGSQL.65535".len();
-/// Server settings of throwaway clusters: durability off, room for many parallel tests.
-const THROWAWAY_SETTINGS: &[&str] =
-    &["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=300"];
+/// Server settings of throwaway clusters: durability off, room for many parallel tests, and a
+/// small WAL (checkpoints every 64 MB instead of 1 GB), so that a run that creates a database per
+/// test keeps its disk footprint low.
+const THROWAWAY_SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=300",
+    "max_wal_size=64MB",
+    "min_wal_size=32MB",
+];
 
 /// How to run a [`PostgresCluster`].
 #[derive(Debug, Clone)]
@@ -114,6 +122,11 @@ impl PostgresCluster {
     /// The file the server writes its log to.
     pub fn log_file(&self) -> &Path {
         self.log.path()
+    }
+
+    /// The last few KiB the server logged since it was started, for error messages.
+    pub fn log_tail(&self) -> String {
+        self.log.tail()
     }
 
     /// Stops the server (fast shutdown: open sessions are disconnected) and waits for it to

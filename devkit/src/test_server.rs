@@ -22,6 +22,13 @@ use crate::target_dir;
 const TEMPLATE_BUSY_RETRY: Duration = Duration::from_secs(10);
 /// Pause between two such retries.
 const TEMPLATE_BUSY_PAUSE: Duration = Duration::from_millis(100);
+/// How long to wait for a server that is (re)starting, e.g. recovering after a crash.
+const SERVER_STARTING_WAIT: Duration = Duration::from_secs(60);
+/// Pause between two connection attempts to a starting server.
+const SERVER_STARTING_PAUSE: Duration = Duration::from_millis(250);
+/// What PostgreSQL answers while it starts up or recovers and refuses connections for now.
+const SERVER_STARTING_ERRORS: &[&str] =
+    &["the database system is starting up", "not yet accepting connections", "the database system is in recovery"];
 
 /// The server, or why it could not be set up.
 static SERVER: OnceLock<Result<TestServer, String>> = OnceLock::new();
@@ -58,17 +65,26 @@ impl TestServer {
     }
 
     /// Creates database `name`, copied from `template` (PostgreSQL's default when `None`).
+    ///
+    /// `FILE_COPY` clones the template's files instead of writing them all to the WAL, which
+    /// keeps a test run's disk use and I/O low. A failure quotes the private server's log.
     pub(crate) async fn create_database(&self, name: &str, template: Option<&str>) -> anyhow::Result<()> {
         let sql = match template {
-            Some(template) => format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#),
-            None => format!(r#"CREATE DATABASE "{name}""#),
+            Some(template) => format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY"#),
+            None => format!(r#"CREATE DATABASE "{name}" STRATEGY FILE_COPY"#),
         };
-        let admin_url = self.admin_url();
-        let mut connection =
-            AsyncPgConnection::establish(&admin_url).await.with_context(|| format!("cannot connect to {admin_url}"))?;
+        self.run_create(&sql).await.map_err(|error| match self {
+            Self::External { .. } => error,
+            Self::Private(cluster) => error.context(cluster.log_tail()),
+        })
+    }
+
+    /// Runs `CREATE DATABASE` statement `sql`, retrying while the template is briefly in use.
+    async fn run_create(&self, sql: &str) -> anyhow::Result<()> {
+        let mut connection = self.connect_admin().await?;
         let deadline = Instant::now() + TEMPLATE_BUSY_RETRY;
         loop {
-            match diesel::sql_query(&sql).execute(&mut connection).await {
+            match diesel::sql_query(sql).execute(&mut connection).await {
                 Ok(_) => return Ok(()),
                 Err(error)
                     if error.to_string().contains("is being accessed by other users") && Instant::now() < deadline =>
@@ -76,6 +92,24 @@ impl TestServer {
                     tokio::time::sleep(TEMPLATE_BUSY_PAUSE).await;
                 }
                 Err(error) => return Err(error).with_context(|| format!("{sql} failed")),
+            }
+        }
+    }
+
+    /// A connection to [`Self::admin_url`], waiting while the server starts up or recovers.
+    async fn connect_admin(&self) -> anyhow::Result<AsyncPgConnection> {
+        let admin_url = self.admin_url();
+        let deadline = Instant::now() + SERVER_STARTING_WAIT;
+        loop {
+            match AsyncPgConnection::establish(&admin_url).await {
+                Ok(connection) => return Ok(connection),
+                Err(error)
+                    if SERVER_STARTING_ERRORS.iter().any(|starting| error.to_string().contains(starting))
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(SERVER_STARTING_PAUSE).await;
+                }
+                Err(error) => return Err(error).with_context(|| format!("cannot connect to {admin_url}")),
             }
         }
     }
