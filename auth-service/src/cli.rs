@@ -116,6 +116,10 @@ pub struct ServeArgs {
     /// Most password hashes computed at once (0: one per CPU).
     #[arg(long, env = "AUTH_MAX_CONCURRENT_HASHES", default_value_t = 0)]
     pub max_concurrent_hashes: usize,
+    /// Sessions (with their users) held in memory so that token checks need no query; kept
+    /// coherent across replicas by PostgreSQL notifications. 0 queries the database every time.
+    #[arg(long, env = "AUTH_SESSION_CACHE_CAPACITY", default_value_t = settings::DEFAULT_SESSION_CACHE_CAPACITY)]
+    pub session_cache_capacity: u64,
     /// Email of an admin to create on start-up if missing.
     #[arg(long, env = "AUTH_FIRST_ADMIN_EMAIL", requires = "first_admin_password")]
     pub first_admin_email: Option<String>,
@@ -256,6 +260,7 @@ impl ServeArgs {
                 ..TokenSettings::with_secret(signing_secret)
             },
             passwords,
+            session_cache_capacity: self.session_cache_capacity,
             first_admin,
             server: self.server.to_settings(DEFAULT_METRICS_ADDR.parse()?)?,
         })

@@ -4,11 +4,13 @@
 //! Layout: `domain` validates raw input, `ops` holds the operations, `store` the queries,
 //! `grpc` the thin tonic adapters, `startup` wires it all to a listener.
 
+pub mod change_listener;
 pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod hash_workers;
+pub mod live_sessions;
 pub mod ops;
 pub mod passwords;
 pub mod settings;

@@ -14,7 +14,8 @@ use crate::tokens::{IssuedAccessToken, RefreshTokenValue};
 /// The authenticated caller of an RPC, as of now (not as of login).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The user, freshly read.
+    /// The user as of the latest change this replica has heard of (from the database, or from
+    /// memory kept coherent with it: see `live_sessions`).
     pub user: User,
     /// The session of the access token used.
     pub session_id: i32,

@@ -10,6 +10,9 @@ use shared::pool::PoolSettings;
 use crate::passwords::HashCost;
 use crate::secret::Secret;
 
+/// Default of [`Settings::session_cache_capacity`]: about 5 MiB at most.
+pub const DEFAULT_SESSION_CACHE_CAPACITY: u64 = 10_000;
+
 /// Settings of the auth service.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -23,6 +26,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     /// Password hashing.
     pub passwords: PasswordSettings,
+    /// Most sessions held in memory for token checks (0: every check queries the database).
+    pub session_cache_capacity: u64,
     /// An admin to create at start-up if missing.
     pub first_admin: Option<AdminAccount>,
     /// Health, limits, metrics, TLS, shutdown.
@@ -104,6 +109,7 @@ impl Settings {
             pool: PoolSettings::default(),
             tokens: TokenSettings::with_secret(signing_secret),
             passwords: PasswordSettings::default(),
+            session_cache_capacity: DEFAULT_SESSION_CACHE_CAPACITY,
             first_admin: None,
             server: ServerSettings::default(),
         }

@@ -9,6 +9,7 @@ use api_client::auth::v1::user_service_server::UserServiceServer;
 use service_kit::{Metrics, Served, ServiceInfo};
 use tonic::service::Routes;
 
+use crate::change_listener;
 use crate::error::ERROR_DOMAIN;
 use crate::grpc::{AuthApi, UserApi};
 use crate::ops::accounts;
@@ -70,7 +71,16 @@ impl Application {
         };
         let routes = Routes::new(auth).add_service(users);
         let pool = self.state.pool.clone();
-        service_kit::serve(info, &self.settings.server, self.listeners, routes, None, pool, self.metrics, shutdown)
-            .await
+        let listener = (self.settings.session_cache_capacity > 0)
+            .then(|| change_listener::spawn(self.settings.database_url.expose(), Arc::clone(&self.state.live_sessions)))
+            .transpose()?;
+        let served =
+            service_kit::serve(info, &self.settings.server, self.listeners, routes, None, pool, self.metrics, shutdown)
+                .await;
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+        self.state.live_sessions.distrust();
+        served
     }
 }

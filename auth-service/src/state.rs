@@ -1,8 +1,11 @@
 //! What every call shares: the pool, the hasher, the token keys and the lifetimes.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use shared::DbPool;
 
+use crate::live_sessions::LiveSessions;
 use crate::passwords::PasswordHasher;
 use crate::settings::Settings;
 use crate::tokens::{AccessTokenKeys, RefreshTokens};
@@ -21,6 +24,8 @@ pub struct AppState {
     pub refresh_token_lifetime: TimeDelta,
     /// Grace interval after a rotation (see `ops::sessions::refresh`).
     pub reuse_grace: TimeDelta,
+    /// Sessions and users in memory for token checks, trusted while `change_listener` runs.
+    pub live_sessions: Arc<LiveSessions>,
 }
 
 impl AppState {
@@ -48,6 +53,7 @@ impl AppState {
             refresh_tokens: RefreshTokens::new(&tokens.signing_secret),
             refresh_token_lifetime: TimeDelta::from_std(tokens.refresh_token_lifetime)?,
             reuse_grace: TimeDelta::from_std(tokens.reuse_grace)?,
+            live_sessions: Arc::new(LiveSessions::new(settings.session_cache_capacity)),
         })
     }
 }

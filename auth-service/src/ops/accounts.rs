@@ -89,6 +89,7 @@ pub async fn login(
     if needs_rehash {
         let hash = state.passwords.hash(&password).await?;
         store::users::set_password_hash(&mut *state.pool.get().await?, user.id, &hash).await?;
+        state.live_sessions.forget_user(user.id);
         tracing::info!(user.id = user.id, "password rehashed with the configured argon2 parameters");
     }
     let grant = start_session(state, &user, client).await?;
@@ -133,9 +134,9 @@ fn truncate(text: &str, max_chars: usize) -> &str {
 pub async fn update_name(state: &AppState, caller: &Caller, name: &str) -> Result<User, AuthError> {
     let name = DisplayName::parse(name).map_err(|description| AuthError::invalid("name", description))?;
     let changes = UserChanges { name: Some(name.as_str().to_owned()), ..UserChanges::default() };
-    store::users::update(&mut *state.pool.get().await?, caller.user.id, &changes)
-        .await?
-        .ok_or(AuthError::SessionRevoked)
+    let updated = store::users::update(&mut *state.pool.get().await?, caller.user.id, &changes).await?;
+    state.live_sessions.forget_user(caller.user.id);
+    updated.ok_or(AuthError::SessionRevoked)
 }
 
 /// Changes the caller's password and ends their other sessions, in one transaction; returns how
@@ -147,18 +148,25 @@ pub async fn change_password(state: &AppState, caller: &Caller, current: &str, n
     violations.finish()?;
     let (Some(current), Some(new)) = (current, new) else { unreachable!("finish() returned Ok") };
 
-    let verification = state.passwords.verify(&current, Some(&caller.user.hashed_password)).await?;
+    // The hash is read afresh: the caller's row may come from memory, and the password is what
+    // must not be checked against a stale value.
+    let stored =
+        store::users::find(&mut *state.pool.get().await?, caller.user.id).await?.ok_or(AuthError::SessionRevoked)?;
+    let verification = state.passwords.verify(&current, Some(&stored.hashed_password)).await?;
     if verification == Verification::Mismatch {
         return Err(AuthError::InvalidCredentials);
     }
     let hash = state.passwords.hash(&new).await?;
     let (user_id, keep) = (caller.user.id, caller.session_id);
     let mut conn = state.pool.get().await?;
-    conn.transaction::<_, AuthError, _>(async |conn| {
-        store::users::set_password_hash(conn, user_id, &hash).await?;
-        Ok(store::sessions::revoke_all(conn, user_id, Some(keep)).await?)
-    })
-    .await
+    let ended = conn
+        .transaction::<_, AuthError, _>(async |conn| {
+            store::users::set_password_hash(conn, user_id, &hash).await?;
+            Ok(store::sessions::revoke_all(conn, user_id, Some(keep)).await?)
+        })
+        .await;
+    state.live_sessions.forget_user(user_id);
+    ended
 }
 
 /// Makes sure an admin with this email exists: creates it (active, verified) or, if the
@@ -175,10 +183,9 @@ pub async fn ensure_admin(state: &AppState, account: &AdminAccount) -> Result<(U
     let promote =
         UserChanges { role: Some(Role::Admin.as_str().to_owned()), is_active: Some(true), ..UserChanges::default() };
     if let Some(user) = existing {
-        let user = store::users::update(&mut *state.pool.get().await?, user.id, &promote)
-            .await?
-            .ok_or(AuthError::UserNotFound(user.id))?;
-        return Ok((user, false));
+        let updated = store::users::update(&mut *state.pool.get().await?, user.id, &promote).await?;
+        state.live_sessions.forget_user(user.id);
+        return Ok((updated.ok_or(AuthError::UserNotFound(user.id))?, false));
     }
     let password = Password::parse(account.password.expose())
         .map_err(|description| AuthError::invalid("password", description))?;

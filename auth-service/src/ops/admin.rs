@@ -34,7 +34,9 @@ pub async fn update_user(
             return Err(AuthError::CannotChangeSelf("deactivate"));
         }
     }
-    store::users::update(&mut *state.pool.get().await?, user_id, changes).await?.ok_or(AuthError::UserNotFound(user_id))
+    let updated = store::users::update(&mut *state.pool.get().await?, user_id, changes).await?;
+    state.live_sessions.forget_user(user_id);
+    updated.ok_or(AuthError::UserNotFound(user_id))
 }
 
 /// Deletes a user and, by cascade, their sessions, tokens and resources.
@@ -43,6 +45,7 @@ pub async fn delete_user(state: &AppState, caller: &Caller, user_id: i32) -> Res
         return Err(AuthError::CannotChangeSelf("delete"));
     }
     let deleted = store::users::delete(&mut *state.pool.get().await?, user_id).await?;
+    state.live_sessions.forget_user(user_id);
     if deleted { Ok(()) } else { Err(AuthError::UserNotFound(user_id)) }
 }
 
@@ -57,5 +60,7 @@ pub async fn list_user_sessions(state: &AppState, user_id: i32) -> Result<Vec<Se
 pub async fn revoke_user_sessions(state: &AppState, user_id: i32) -> Result<usize, AuthError> {
     let mut conn = state.pool.get().await?;
     store::users::find(&mut conn, user_id).await?.ok_or(AuthError::UserNotFound(user_id))?;
-    Ok(store::sessions::revoke_all(&mut conn, user_id, None).await?)
+    let revoked = store::sessions::revoke_all(&mut conn, user_id, None).await?;
+    state.live_sessions.forget_user(user_id);
+    Ok(revoked)
 }

@@ -19,8 +19,11 @@ enum Decision {
     Grant { refresh: RefreshTokenValue, expires_at: DateTime<Utc>, session_id: i32, user_id: i32 },
     /// Refuse; nothing was written.
     Refuse(AuthError),
-    /// The token was reused: the session has been revoked (and that is committed).
-    Reused,
+    /// The token was reused: the session of this user has been revoked (and that is committed).
+    Reused {
+        /// The session's owner.
+        user_id: i32,
+    },
 }
 
 /// Exchanges a refresh token for new tokens (RFC 9700 §4.14 rotation with reuse detection).
@@ -40,7 +43,8 @@ pub async fn refresh(state: &AppState, raw_token: &str) -> Result<TokenGrant, Au
             Ok(TokenGrant { access, refresh, refresh_expires_at: expires_at, session_id })
         }
         Decision::Refuse(error) => Err(error),
-        Decision::Reused => {
+        Decision::Reused { user_id } => {
+            state.live_sessions.forget_user(user_id);
             tracing::warn!("a rotated refresh token was presented again; its session was revoked");
             Err(AuthError::RefreshTokenReused)
         }
@@ -91,7 +95,7 @@ async fn decide_refresh(
         }
     }
     store::sessions::revoke(conn, session.id, None).await?;
-    Ok(Decision::Reused)
+    Ok(Decision::Reused { user_id: session.user_id })
 }
 
 /// Follows the successors of a just-rotated token to the session's current one, as long as
@@ -129,18 +133,30 @@ pub async fn logout(state: &AppState, raw_token: &str) -> Result<(), AuthError> 
     let mut conn = state.pool.get().await?;
     if let Some(token) = store::sessions::find_token(&mut conn, &presented.digest()).await? {
         store::sessions::revoke(&mut conn, token.session_id, None).await?;
+        state.live_sessions.forget_user(token.user_id);
     }
     Ok(())
 }
 
 /// Checks an access token and that its session and user are still live: revocation,
-/// deactivation and deletion take effect at once. One indexed query.
+/// deactivation and deletion take effect at once. The session and its user come from memory
+/// ([`crate::live_sessions`]) when held, else from one indexed query.
 pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller, AuthError> {
     let verified = state.access_tokens.verify(access_token)?;
-    let mut conn = state.pool.get().await?;
-    let Some((session, user)) = store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
-    else {
-        return Err(AuthError::SessionRevoked);
+    let live = &state.live_sessions;
+    let (session, user) = match live.get(verified.session_id, verified.user_id) {
+        Some(held) => held,
+        None => {
+            let ticket = live.ticket();
+            let mut conn = state.pool.get().await?;
+            let Some((session, user)) =
+                store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
+            else {
+                return Err(AuthError::SessionRevoked);
+            };
+            live.remember(ticket, &session, &user);
+            (session, user)
+        }
     };
     if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
         return Err(AuthError::SessionRevoked);
@@ -159,11 +175,14 @@ pub async fn list_own(state: &AppState, caller: &Caller) -> Result<Vec<Session>,
 /// Ends one of the caller's sessions.
 pub async fn revoke_own(state: &AppState, caller: &Caller, session_id: i32) -> Result<(), AuthError> {
     let revoked = store::sessions::revoke(&mut *state.pool.get().await?, session_id, Some(caller.user.id)).await?;
+    state.live_sessions.forget_user(caller.user.id);
     if revoked { Ok(()) } else { Err(AuthError::SessionNotFound(session_id)) }
 }
 
 /// Ends the caller's other sessions (`include_current = false`) or all of them.
 pub async fn revoke_own_many(state: &AppState, caller: &Caller, include_current: bool) -> Result<usize, AuthError> {
     let keep = (!include_current).then_some(caller.session_id);
-    Ok(store::sessions::revoke_all(&mut *state.pool.get().await?, caller.user.id, keep).await?)
+    let revoked = store::sessions::revoke_all(&mut *state.pool.get().await?, caller.user.id, keep).await?;
+    state.live_sessions.forget_user(caller.user.id);
+    Ok(revoked)
 }

@@ -8,6 +8,7 @@ mod migrations;
 mod outage;
 mod refresh;
 mod register;
+mod replicas;
 mod revocation;
 mod sessions;
 mod validate;
