@@ -53,13 +53,13 @@ impl ResourceService for ResourceApi {
         }
         violations.finish().map_err(ResourceError::from)?;
         let created = ops::create(&self.state, actor, &body.title, body.content.as_deref()).await?;
-        Ok(Response::new(convert::resource(&created)))
+        Ok(Response::new(convert::resource(created)))
     }
 
     async fn get_resource(&self, request: Request<pb::GetResourceRequest>) -> Result<Response<pb::Resource>, Status> {
         let actor = actor(&request)?;
         let resource = ops::get(&self.state, actor, id("id", request.get_ref().id)?).await?;
-        Ok(Response::new(convert::resource(&resource)))
+        Ok(Response::new(convert::resource(resource)))
     }
 
     async fn list_resources(
@@ -80,7 +80,7 @@ impl ResourceService for ResourceApi {
             .map_err(|error| ResourceError::invalid(error.field, error.description))?;
         let page = ops::list(&self.state, filter, &page).await?;
         Ok(Response::new(pb::ListResourcesResponse {
-            resources: page.items.iter().map(convert::resource).collect(),
+            resources: page.items.into_iter().map(convert::resource).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -104,7 +104,7 @@ impl ResourceService for ResourceApi {
         };
         let changes = parse_changes(resource, body.update_mask.as_ref())?;
         let updated = ops::update(&self.state, actor, resource_id, expected_version, &changes).await?;
-        Ok(Response::new(convert::resource(&updated)))
+        Ok(Response::new(convert::resource(updated)))
     }
 
     async fn delete_resource(
@@ -113,7 +113,7 @@ impl ResourceService for ResourceApi {
     ) -> Result<Response<pb::Resource>, Status> {
         let actor = actor(&request)?;
         let deleted = ops::delete(&self.state, actor, id("id", request.get_ref().id)?).await?;
-        Ok(Response::new(convert::resource(&deleted)))
+        Ok(Response::new(convert::resource(deleted)))
     }
 
     async fn undelete_resource(
@@ -122,7 +122,7 @@ impl ResourceService for ResourceApi {
     ) -> Result<Response<pb::Resource>, Status> {
         let actor = actor(&request)?;
         let restored = ops::undelete(&self.state, actor, id("id", request.get_ref().id)?).await?;
-        Ok(Response::new(convert::resource(&restored)))
+        Ok(Response::new(convert::resource(restored)))
     }
 }
 

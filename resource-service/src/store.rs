@@ -1,8 +1,20 @@
 //! Queries on `resources`. Every query that reads or writes one resource takes the owner to
 //! match (`None` for admins), so visibility is decided in the SQL, not after fetching.
+//!
+//! Every statement here stays in the connection's prepared-statement cache, so each shape is
+//! parsed and planned once per connection and every later call is a single Bind/Execute round
+//! trip (a test checks it). The reads are one statically typed query per shape (with or without
+//! an owner, a cursor, deleted rows) rather than boxed, so the cache finds them by type instead
+//! of hashing their SQL text; the insert and the updates are written so that diesel caches them
+//! at all (see [`insert`] and `UpdateReturning`).
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::{AsSelect, SqlTypeOf};
+use diesel::expression::AppearsOnTable;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::Bool;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use shared::models::{NewResource, Resource};
 use shared::schema::resources;
@@ -31,32 +43,56 @@ pub struct ListFilter {
 
 /// Inserts a resource.
 pub async fn insert(conn: &mut Conn, resource: &NewResource<'_>) -> QueryResult<Resource> {
-    diesel::insert_into(resources::table).values(resource).returning(Resource::as_returning()).get_result(conn).await
+    // Column by column rather than `values(resource)`: an `Option` field of an `Insertable`
+    // struct becomes `DEFAULT` when `None`, so diesel never caches that statement (two round
+    // trips, a parse and a plan per call). `content` defaults to NULL, so binding `None` is
+    // the same row.
+    let values = (
+        resources::user_id.eq(resource.user_id),
+        resources::title.eq(resource.title),
+        resources::content.eq(resource.content),
+    );
+    diesel::insert_into(resources::table).values(values).returning(Resource::as_returning()).get_result(conn).await
 }
 
 /// The resource with this id, if `owner` (when given) owns it; deleted ones included.
 pub async fn find(conn: &mut Conn, id: i32, owner: Option<i32>) -> QueryResult<Option<Resource>> {
-    let mut query = resources::table.filter(resources::id.eq(id)).select(Resource::as_select()).into_boxed();
-    if let Some(owner) = owner {
-        query = query.filter(resources::user_id.eq(owner));
+    // `id` is the primary key: at most one row, so no LIMIT (one bind and one plan node less).
+    let by_id = resources::table.filter(resources::id.eq(id)).select(Resource::as_select());
+    match owner {
+        Some(owner) => by_id.filter(resources::user_id.eq(owner)).get_result(conn).await.optional(),
+        None => by_id.get_result(conn).await.optional(),
     }
-    query.first(conn).await.optional()
 }
 
 /// Newest first, ids below `before`, at most `limit`.
 pub async fn list(conn: &mut Conn, filter: ListFilter, before: Option<i64>, limit: i64) -> QueryResult<Vec<Resource>> {
-    let mut query =
-        resources::table.select(Resource::as_select()).order(resources::id.desc()).limit(limit).into_boxed();
-    if let Some(owner) = filter.owner {
-        query = query.filter(resources::user_id.eq(owner));
+    // One static shape per combination (see the module comment); `deleted_at IS NULL` stays
+    // literal SQL so the planner can use the partial index of live rows.
+    let before = before.map(|before| i32::try_from(before).unwrap_or(i32::MAX));
+    macro_rules! newest_first {
+        ($rows:expr) => {
+            match before {
+                Some(before) => {
+                    $rows
+                        .filter(resources::id.lt(before))
+                        .select(Resource::as_select())
+                        .order(resources::id.desc())
+                        .limit(limit)
+                        .load(conn)
+                        .await
+                }
+                None => $rows.select(Resource::as_select()).order(resources::id.desc()).limit(limit).load(conn).await,
+            }
+        };
     }
-    if !filter.show_deleted {
-        query = query.filter(resources::deleted_at.is_null());
+    let live = resources::deleted_at.is_null();
+    match (filter.owner, filter.show_deleted) {
+        (Some(owner), false) => newest_first!(resources::table.filter(resources::user_id.eq(owner)).filter(live)),
+        (Some(owner), true) => newest_first!(resources::table.filter(resources::user_id.eq(owner))),
+        (None, false) => newest_first!(resources::table.filter(live)),
+        (None, true) => newest_first!(resources::table),
     }
-    if let Some(before) = before {
-        query = query.filter(resources::id.lt(i32::try_from(before).unwrap_or(i32::MAX)));
-    }
-    query.load(conn).await
 }
 
 /// Applies changes to a live resource, if `owner` owns it and (when given) it is still at
@@ -68,40 +104,157 @@ pub async fn update(
     expected_version: Option<i32>,
     changes: &ResourceChanges,
 ) -> QueryResult<Option<Resource>> {
-    let mut update = diesel::update(resources::table)
-        .set((changes, resources::version.eq(resources::version + 1)))
-        .filter(resources::id.eq(id))
-        .filter(resources::deleted_at.is_null())
-        .into_boxed();
-    if let Some(owner) = owner {
-        update = update.filter(resources::user_id.eq(owner));
+    let set = (changes, resources::version.eq(resources::version + 1));
+    let live = resources::id.eq(id).and(resources::deleted_at.is_null());
+    match (owner, expected_version) {
+        (None, None) => update_returning(conn, set, live).await,
+        (Some(owner), None) => update_returning(conn, set, live.and(resources::user_id.eq(owner))).await,
+        (None, Some(version)) => update_returning(conn, set, live.and(resources::version.eq(version))).await,
+        (Some(owner), Some(version)) => {
+            let matching = live.and(resources::user_id.eq(owner)).and(resources::version.eq(version));
+            update_returning(conn, set, matching).await
+        }
     }
-    if let Some(version) = expected_version {
-        update = update.filter(resources::version.eq(version));
-    }
-    update.returning(Resource::as_returning()).get_result(conn).await.optional()
 }
 
 /// Soft-deletes (`deleted = true`) a live resource or restores a deleted one, if `owner` owns
 /// it. `None` when no row was in the required state.
 pub async fn set_deleted(conn: &mut Conn, id: i32, owner: Option<i32>, deleted: bool) -> QueryResult<Option<Resource>> {
     let deleted_at: Option<DateTime<Utc>> = deleted.then(Utc::now);
-    let mut update = diesel::update(resources::table)
-        .set((resources::deleted_at.eq(deleted_at), resources::version.eq(resources::version + 1)))
-        .filter(resources::id.eq(id))
-        .into_boxed();
-    update = if deleted {
-        update.filter(resources::deleted_at.is_null())
-    } else {
-        update.filter(resources::deleted_at.is_not_null())
-    };
-    if let Some(owner) = owner {
-        update = update.filter(resources::user_id.eq(owner));
+    let set = (resources::deleted_at.eq(deleted_at), resources::version.eq(resources::version + 1));
+    let by_id = resources::id.eq(id);
+    match (deleted, owner) {
+        (true, None) => update_returning(conn, set, by_id.and(resources::deleted_at.is_null())).await,
+        (true, Some(owner)) => {
+            let matching = by_id.and(resources::deleted_at.is_null()).and(resources::user_id.eq(owner));
+            update_returning(conn, set, matching).await
+        }
+        (false, None) => update_returning(conn, set, by_id.and(resources::deleted_at.is_not_null())).await,
+        (false, Some(owner)) => {
+            let matching = by_id.and(resources::deleted_at.is_not_null()).and(resources::user_id.eq(owner));
+            update_returning(conn, set, matching).await
+        }
     }
-    update.returning(Resource::as_returning()).get_result(conn).await.optional()
+}
+
+/// `UPDATE resources SET set WHERE filter RETURNING` the row; `None` when no row matched.
+async fn update_returning<Set, Filter>(conn: &mut Conn, set: Set, filter: Filter) -> QueryResult<Option<Resource>>
+where
+    Set: AsChangeset<Target = resources::table>,
+    Set::Changeset: QueryFragment<Pg> + Send,
+    Filter: Expression<SqlType = Bool> + AppearsOnTable<resources::table> + QueryFragment<Pg> + Send,
+{
+    let statement = UpdateReturning { set: set.as_changeset(), filter, returning: Resource::as_select() };
+    statement.get_result(conn).await.optional()
+}
+
+/// `UPDATE "resources" SET … WHERE … RETURNING <the columns of Resource>`, built from diesel's
+/// typed pieces but, unlike diesel's own UPDATE, kept in the connection's prepared-statement
+/// cache. Diesel never caches an UPDATE (a changeset of optional fields has too many shapes to
+/// be worth it in general), so every update would be parsed and planned anew, in an extra round
+/// trip; ours have at most a dozen shapes, cached by their SQL text.
+struct UpdateReturning<Set, Filter> {
+    set: Set,
+    filter: Filter,
+    returning: AsSelect<Resource, Pg>,
+}
+
+impl<Set, Filter> QueryFragment<Pg> for UpdateReturning<Set, Filter>
+where
+    Set: QueryFragment<Pg>,
+    Filter: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        QueryFragment::<Pg>::walk_ast(&resources::table, out.reborrow())?;
+        out.push_sql(" SET ");
+        self.set.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        self.returning.walk_ast(out.reborrow())
+    }
+}
+
+/// No static id: the SQL depends on which changes are set, so the cache keys it by its text.
+impl<Set, Filter> QueryId for UpdateReturning<Set, Filter> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Set, Filter> Query for UpdateReturning<Set, Filter> {
+    type SqlType = SqlTypeOf<AsSelect<Resource, Pg>>;
 }
 
 /// Deletes for good the resources soft-deleted before `cutoff`; how many.
 pub async fn purge_deleted_before(conn: &mut Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(resources::table.filter(resources::deleted_at.lt(cutoff))).execute(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::InstrumentationEvent;
+    use diesel_async::AsyncConnection;
+    use shared::schema::users;
+
+    use super::*;
+
+    /// Runs every shape of every query once; how many shapes that is.
+    async fn every_shape(conn: &mut Conn, owner: i32) -> QueryResult<usize> {
+        let new = NewResource { user_id: owner, title: "shapes", content: None };
+        let id = insert(conn, &new).await?.id;
+        find(conn, id, Some(owner)).await?;
+        find(conn, id, None).await?;
+        for owner in [Some(owner), None] {
+            for show_deleted in [false, true] {
+                for before in [None, Some(i64::from(id) + 1)] {
+                    list(conn, ListFilter { owner, show_deleted }, before, 21).await?;
+                }
+            }
+        }
+        let title = ResourceChanges { title: Some("renamed".into()), content: None };
+        for (owner, version) in [(None, None), (Some(owner), None), (None, Some(1)), (Some(owner), Some(1))] {
+            update(conn, id, owner, version, &title).await?;
+        }
+        let content = ResourceChanges { title: None, content: Some(None) };
+        update(conn, id, Some(owner), None, &content).await?;
+        let both = ResourceChanges { title: Some("both".into()), content: Some(Some("text".into())) };
+        update(conn, id, Some(owner), None, &both).await?;
+        // No field at all still bumps the version.
+        let bumped = update(conn, id, Some(owner), None, &ResourceChanges::default()).await?;
+        assert!(bumped.is_some_and(|row| row.title == "both"), "an empty change set updates the row");
+        for deleted in [true, false] {
+            set_deleted(conn, id, Some(owner), deleted).await?;
+            set_deleted(conn, id, None, deleted).await?;
+        }
+        Ok(1 + 2 + 8 + 7 + 4)
+    }
+
+    #[tokio::test]
+    async fn every_query_is_prepared_once_per_connection_then_reused() -> anyhow::Result<()> {
+        let db = devkit::test_database().await?;
+        let mut conn = AsyncPgConnection::establish(&db.url).await?;
+        let owner: i32 = diesel::insert_into(users::table)
+            .values((users::email.eq("shapes@example.com"), users::hashed_password.eq("x"), users::name.eq("S")))
+            .returning(users::id)
+            .get_result(&mut conn)
+            .await?;
+        let prepared = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&prepared);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                sink.lock().expect("not poisoned").push(sql.to_owned());
+            }
+        });
+
+        let shapes = every_shape(&mut conn, owner).await?;
+        let first_round = prepared.lock().expect("not poisoned").clone();
+        assert_eq!(first_round.len(), shapes, "each shape is cached once: {first_round:#?}");
+        every_shape(&mut conn, owner).await?;
+        let second_round = prepared.lock().expect("not poisoned").len() - first_round.len();
+        assert_eq!(second_round, 0, "the second round prepares nothing: {:#?}", prepared.lock().expect("not poisoned"));
+        Ok(())
+    }
 }

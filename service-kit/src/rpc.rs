@@ -1,7 +1,9 @@
 //! One tower layer around every RPC: request id, span and log line, metrics, deadline and load
 //! shedding. It sits outermost, so refused and unauthenticated calls are seen too.
 
+use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -93,18 +95,25 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        let path = request.uri().path().to_owned();
-        let (service, method) = split_path(&path);
-        let request_id = take_or_make_request_id(&mut request);
-        let peer = peer_of(&request);
-        let span = tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method, request_id = %request_id.0, peer = %peer);
-        request.extensions_mut().insert(request_id.clone());
+        // A clone of the URI shares its bytes: the path outlives the request without a copy.
+        let uri = request.uri().clone();
+        let path = uri.path();
         let exempt = EXEMPT_PREFIXES.iter().any(|prefix| path.starts_with(prefix));
+        let (request_id, request_id_header) = take_or_make_request_id(&mut request);
+        let peer = Peer(peer_of(&request));
+        // The span gives the handlers' own lines (a logged failure, say) the call's context;
+        // its fields are rendered once, here, not per line.
+        let span = {
+            let (service, method) = split_path(path);
+            tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method, request_id = %request_id.0, peer = %peer)
+        };
+        request.extensions_mut().insert(request_id);
 
         Box::pin(
             async move {
+                let (service, method) = split_path(uri.path());
                 let started = Instant::now();
-                shared.metrics.rpc_started(&service, &method);
+                shared.metrics.rpc_started(service, method);
                 let permit = if exempt { None } else { shared.slots.clone().try_acquire_owned().ok() };
                 let mut response = if !exempt && permit.is_none() {
                     overloaded(&shared)
@@ -117,12 +126,12 @@ where
                     }
                 };
                 drop(permit);
-                if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+                if let Some(value) = request_id_header {
                     response.headers_mut().insert(REQUEST_ID_HEADER, value);
                 }
                 let code = status_code(&response);
                 let elapsed = started.elapsed();
-                shared.metrics.rpc_handled(&service, &method, code, elapsed);
+                shared.metrics.rpc_handled(service, method, code, elapsed);
                 let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
                 if matches!(
                     code,
@@ -154,38 +163,58 @@ fn timed_out(shared: &Shared) -> Response<Body> {
 }
 
 /// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
-fn split_path(path: &str) -> (String, String) {
+fn split_path(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');
-    match trimmed.split_once('/') {
-        Some((service, method)) => (service.to_owned(), method.to_owned()),
-        None => (trimmed.to_owned(), String::new()),
-    }
+    trimmed.split_once('/').unwrap_or((trimmed, ""))
 }
 
 /// The caller's request id when it is sane, else a new one; written back into the headers so
-/// that whatever the handlers call next (the auth service) receives it.
-fn take_or_make_request_id<B>(request: &mut Request<B>) -> RequestId {
+/// that whatever the handlers call next (the auth service) receives it. Also the header value
+/// to answer with (`None` only if a generated id were not a valid header, which cannot be).
+fn take_or_make_request_id<B>(request: &mut Request<B>) -> (RequestId, Option<HeaderValue>) {
     let given = request
         .headers()
         .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned);
-    let id = given.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID_HEADER, value);
+        .and_then(|value| Some((value.to_str().ok()?, value)))
+        .filter(|(id, _)| !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && id.chars().all(|c| c.is_ascii_graphic()))
+        .map(|(id, value)| (id.to_owned(), value.clone()));
+    if let Some((id, value)) = given {
+        return (RequestId(id), Some(value));
     }
-    RequestId(id)
+    let id = new_request_id();
+    let value = HeaderValue::from_str(&id).ok();
+    if let Some(value) = &value {
+        request.headers_mut().insert(REQUEST_ID_HEADER, value.clone());
+    }
+    (RequestId(id), value)
 }
 
-fn peer_of<B>(request: &Request<B>) -> String {
+/// A random (version 4) UUID for a call that came without a request id. The bits come from
+/// rand's thread-local generator (seeded from the OS, then no system call per id), where uuid's
+/// own `new_v4` asks the OS every time.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
+}
+
+fn peer_of<B>(request: &Request<B>) -> Option<SocketAddr> {
     use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
     let extensions = request.extensions();
-    let addr = extensions
+    extensions
         .get::<TcpConnectInfo>()
         .and_then(TcpConnectInfo::remote_addr)
-        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.get_ref().remote_addr()));
-    addr.map_or_else(|| "unknown".to_owned(), |addr| addr.to_string())
+        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.get_ref().remote_addr()))
+}
+
+/// The caller's address as logged: `ip:port`, or `unknown`.
+struct Peer(Option<SocketAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
 }
 
 /// The status code of a unary response: from `grpc-status` in the headers (errors are sent
@@ -205,19 +234,33 @@ mod tests {
 
     #[test]
     fn paths_split_into_service_and_method() {
-        assert_eq!(split_path("/auth.v1.AuthService/Login"), ("auth.v1.AuthService".into(), "Login".into()));
-        assert_eq!(split_path("/odd"), ("odd".into(), String::new()));
+        assert_eq!(split_path("/auth.v1.AuthService/Login"), ("auth.v1.AuthService", "Login"));
+        assert_eq!(split_path("/odd"), ("odd", ""));
     }
 
     #[test]
     fn a_sane_request_id_is_kept_and_an_odd_one_replaced() {
         let mut request = Request::builder().header(REQUEST_ID_HEADER, "abc-123").body(()).unwrap();
-        assert_eq!(take_or_make_request_id(&mut request).0, "abc-123");
+        let (kept, header) = take_or_make_request_id(&mut request);
+        assert_eq!(kept.0, "abc-123");
+        assert_eq!(header.unwrap(), "abc-123");
         let mut odd = Request::builder().header(REQUEST_ID_HEADER, "has space").body(()).unwrap();
-        let replaced = take_or_make_request_id(&mut odd).0;
-        assert_ne!(replaced, "has space");
-        assert_eq!(odd.headers()[REQUEST_ID_HEADER], replaced.as_str());
+        let (replaced, header) = take_or_make_request_id(&mut odd);
+        assert_ne!(replaced.0, "has space");
+        assert_eq!(odd.headers()[REQUEST_ID_HEADER], replaced.0.as_str());
+        assert_eq!(header.unwrap(), replaced.0.as_str());
         let mut none = Request::builder().body(()).unwrap();
-        assert_eq!(take_or_make_request_id(&mut none).0.len(), 36);
+        assert_eq!(take_or_make_request_id(&mut none).0.0.len(), 36);
+    }
+
+    #[test]
+    fn generated_request_ids_are_distinct_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 }

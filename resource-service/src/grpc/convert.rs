@@ -9,13 +9,13 @@ use shared::models::{Resource, Role};
 use crate::domain::etag;
 use crate::ops::Actor;
 
-/// A row as the API's `Resource`.
-pub fn resource(row: &Resource) -> pb::Resource {
+/// A row as the API's `Resource` (taken by value: its strings move into the message).
+pub fn resource(row: Resource) -> pb::Resource {
     pb::Resource {
         id: i64::from(row.id),
         owner_id: i64::from(row.user_id),
-        title: row.title.clone(),
-        content: row.content.clone(),
+        title: row.title,
+        content: row.content,
         create_time: row.created_at.map(timestamp),
         update_time: row.updated_at.map(timestamp),
         delete_time: row.deleted_at.map(timestamp),
