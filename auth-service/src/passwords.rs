@@ -215,16 +215,21 @@ mod tests {
         Argon2::new(algorithm, version, params)
     }
 
+    /// `hash` verifies "correct horse" (with no rehash needed) and nothing else.
+    async fn assert_verifies_correct_horse_only(hasher: &PasswordHasher, hash: &str) {
+        assert_eq!(
+            hasher.verify(&password("correct horse"), Some(hash)).await.unwrap(),
+            Verification::Match { needs_rehash: false }
+        );
+        assert_eq!(hasher.verify(&password("wrong horse!"), Some(hash)).await.unwrap(), Verification::Mismatch);
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
         let hasher = hasher(cheap());
         let hash = hasher.hash(&password("correct horse")).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert_eq!(
-            hasher.verify(&password("correct horse"), Some(&hash)).await.unwrap(),
-            Verification::Match { needs_rehash: false }
-        );
-        assert_eq!(hasher.verify(&password("wrong horse!"), Some(&hash)).await.unwrap(), Verification::Mismatch);
+        assert_verifies_correct_horse_only(&hasher, &hash).await;
     }
 
     #[tokio::test]
@@ -281,11 +286,7 @@ mod tests {
             .unwrap()
             .to_string();
         let hasher = hasher(cheap());
-        assert_eq!(
-            hasher.verify(&password("correct horse"), Some(&hash)).await.unwrap(),
-            Verification::Match { needs_rehash: false }
-        );
-        assert_eq!(hasher.verify(&password("wrong horse!"), Some(&hash)).await.unwrap(), Verification::Mismatch);
+        assert_verifies_correct_horse_only(&hasher, &hash).await;
     }
 
     #[tokio::test]
@@ -306,11 +307,7 @@ mod tests {
         assert_eq!(hash.hash.map(|output| output.len()), Some(64));
         let hasher = hasher(cheap());
         let hash = hash.to_string();
-        assert_eq!(
-            hasher.verify(&password("correct horse"), Some(&hash)).await.unwrap(),
-            Verification::Match { needs_rehash: false }
-        );
-        assert_eq!(hasher.verify(&password("wrong horse!"), Some(&hash)).await.unwrap(), Verification::Mismatch);
+        assert_verifies_correct_horse_only(&hasher, &hash).await;
     }
 
     #[tokio::test]
