@@ -34,14 +34,19 @@ pub fn spawn(database_url: &str, live: Arc<LiveSessions>) -> anyhow::Result<Join
     Ok(tokio::spawn(keep_listening(config, live)))
 }
 
-/// Listens, and listens again after every loss.
+/// Listens, and listens again after every loss, pausing longer after each failed attempt.
 async fn keep_listening(config: Config, live: Arc<LiveSessions>) {
     let mut pause = FIRST_RETRY_PAUSE;
-    let mut was_listening = true;
+    let mut failed_attempts = 0_u32;
     loop {
-        let lost = listen(&config, &live, &mut pause).await;
+        let lost = listen(&config, &live).await;
+        if live.is_trusted() {
+            // This connection had been listening: the loss is news, and retrying starts afresh.
+            failed_attempts = 0;
+            pause = FIRST_RETRY_PAUSE;
+        }
         live.distrust();
-        if was_listening {
+        if failed_attempts == 0 {
             tracing::warn!(
                 error = %lost,
                 "not hearing user and session changes; token checks query the database until the listener is back"
@@ -49,22 +54,22 @@ async fn keep_listening(config: Config, live: Arc<LiveSessions>) {
         } else {
             tracing::debug!(error = %lost, "change listener still down");
         }
-        was_listening = live.is_trusted();
+        failed_attempts += 1;
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RETRY_PAUSE);
     }
 }
 
 /// One connection's life: connect, `LISTEN`, trust the memory, forget each announced user, ping
-/// while quiet. Returns why it ended; resets `pause` once listening.
-async fn listen(config: &Config, live: &Arc<LiveSessions>, pause: &mut Duration) -> anyhow::Error {
+/// while quiet. Returns why it ended.
+async fn listen(config: &Config, live: &Arc<LiveSessions>) -> anyhow::Error {
     let (client, mut connection) = match config.connect(NoTls).await {
         Ok(pair) => pair,
         Err(error) => return error.into(),
     };
     let heard = Arc::clone(live);
     // The connection must be polled for queries to complete; notifications arrive through it.
-    let driver = AbortOnDrop(tokio::spawn(async move {
+    let mut driver = AbortOnDrop(tokio::spawn(async move {
         loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(notification))) => match notification.payload().parse() {
@@ -84,9 +89,7 @@ async fn listen(config: &Config, live: &Arc<LiveSessions>, pause: &mut Duration)
         Err(_) => return anyhow::anyhow!("LISTEN got no answer within {ATTEMPT_TIMEOUT:?}"),
     }
     live.trust();
-    *pause = FIRST_RETRY_PAUSE;
     tracing::info!(channel = CHANNEL, "hearing user and session changes; token checks are served from memory");
-    let mut driver = driver;
     loop {
         tokio::select! {
             ended = &mut driver.0 => {

@@ -93,7 +93,7 @@ impl LiveSessions {
     /// Keeps what was read, unless a change was heard since `ticket` (the rows may predate it)
     /// or changes are not being heard.
     pub fn remember(&self, ticket: LoadTicket, session: &Session, user: &User) {
-        if !self.enabled || !self.unchanged_since(ticket) {
+        if !self.unchanged_since(ticket) {
             return;
         }
         let generation = self.generations.get_with(user.id, || self.next_generation.fetch_add(1, Ordering::SeqCst));
