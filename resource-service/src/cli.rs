@@ -24,6 +24,10 @@ pub struct Cli {
     /// Database location and pool.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Connections that all concurrent reads share, their queries pipelined (0 = reads take
+    /// pool connections like writes, e.g. behind a pooler in transaction mode).
+    #[arg(long, env = "DATABASE_READ_CONNECTIONS", default_value_t = 1)]
+    pub database_read_connections: usize,
     /// URL of the auth service.
     #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub auth_service_url: String,
@@ -93,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         listen_addr: cli.listen_addr,
         database_url: cli.database.url()?,
         pool: cli.database.pool(),
+        read_connections: cli.database_read_connections,
         auth_client: ClientConfig { tls: auth_tls(&cli)?, ..auth_client_defaults() },
         auth_dns_refresh: cli.auth_service_dns_refresh,
         auth_url: cli.auth_service_url,

@@ -98,6 +98,12 @@ impl From<shared::PoolError> for ResourceError {
     }
 }
 
+impl From<shared::pipelined::ConnectError> for ResourceError {
+    fn from(error: shared::pipelined::ConnectError) -> Self {
+        Self::DatabaseUnavailable(anyhow::Error::new(error))
+    }
+}
+
 impl From<diesel::result::Error> for ResourceError {
     fn from(error: diesel::result::Error) -> Self {
         if shared::pool::is_connection_lost(&error) {

@@ -50,12 +50,12 @@ pub async fn create(
 ) -> Result<Resource, ResourceError> {
     actor.require_write()?;
     let row = NewResource { user_id: actor.user_id, title, content };
-    Ok(store::insert(&mut *state.pool.get().await?, &row).await?)
+    Ok(store::insert(&*state.pool.get().await?, &row).await?)
 }
 
 /// One resource, deleted or not.
 pub async fn get(state: &AppState, actor: Actor, id: i32) -> Result<Resource, ResourceError> {
-    store::find(&mut *state.pool.get().await?, id, actor.owner_scope()).await?.ok_or(ResourceError::NotFound(id))
+    store::find(&*state.reads.get().await?, id, actor.owner_scope()).await?.ok_or(ResourceError::NotFound(id))
 }
 
 /// The filter a listing request means for this caller.
@@ -72,7 +72,7 @@ pub fn list_filter(actor: Actor, owners: Owners, show_deleted: bool) -> Result<L
 
 /// One page of resources, newest first.
 pub async fn list(state: &AppState, filter: ListFilter, page: &PageRequest) -> Result<Page<Resource>, ResourceError> {
-    let rows = store::list(&mut *state.pool.get().await?, filter, page.after, page.fetch_limit()).await?;
+    let rows = store::list(&*state.reads.get().await?, filter, page.after, page.fetch_limit()).await?;
     Ok(page.finish(rows, |resource| i64::from(resource.id)))
 }
 
@@ -85,12 +85,12 @@ pub async fn update(
     changes: &ResourceChanges,
 ) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let mut conn = state.pool.get().await?;
-    if let Some(updated) = store::update(&mut conn, id, actor.owner_scope(), expected_version, changes).await? {
+    let conn = state.pool.get().await?;
+    if let Some(updated) = store::update(&conn, id, actor.owner_scope(), expected_version, changes).await? {
         return Ok(updated);
     }
     // Nothing matched: say why, without revealing other users' rows.
-    match store::find(&mut conn, id, actor.owner_scope()).await? {
+    match store::find(&conn, id, actor.owner_scope()).await? {
         None => Err(ResourceError::NotFound(id)),
         Some(resource) if resource.deleted_at.is_some() => Err(ResourceError::Deleted(id)),
         Some(_) => Err(ResourceError::EtagMismatch(id)),
@@ -100,21 +100,21 @@ pub async fn update(
 /// Soft-deletes a resource; deleting a deleted one returns it unchanged.
 pub async fn delete(state: &AppState, actor: Actor, id: i32) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let mut conn = state.pool.get().await?;
-    if let Some(deleted) = store::set_deleted(&mut conn, id, actor.owner_scope(), true).await? {
+    let conn = state.pool.get().await?;
+    if let Some(deleted) = store::set_deleted(&conn, id, actor.owner_scope(), true).await? {
         return Ok(deleted);
     }
-    store::find(&mut conn, id, actor.owner_scope()).await?.ok_or(ResourceError::NotFound(id))
+    store::find(&conn, id, actor.owner_scope()).await?.ok_or(ResourceError::NotFound(id))
 }
 
 /// Restores a soft-deleted resource; a live one is ALREADY_EXISTS.
 pub async fn undelete(state: &AppState, actor: Actor, id: i32) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let mut conn = state.pool.get().await?;
-    if let Some(restored) = store::set_deleted(&mut conn, id, actor.owner_scope(), false).await? {
+    let conn = state.pool.get().await?;
+    if let Some(restored) = store::set_deleted(&conn, id, actor.owner_scope(), false).await? {
         return Ok(restored);
     }
-    match store::find(&mut conn, id, actor.owner_scope()).await? {
+    match store::find(&conn, id, actor.owner_scope()).await? {
         None => Err(ResourceError::NotFound(id)),
         Some(_) => Err(ResourceError::NotDeleted(id)),
     }

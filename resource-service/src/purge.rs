@@ -13,7 +13,7 @@ use crate::store;
 pub async fn purge_once(state: &AppState, retention: Duration) -> Result<usize, ResourceError> {
     let retention = TimeDelta::from_std(retention).map_err(|error| ResourceError::Unexpected(error.into()))?;
     let cutoff = Utc::now() - retention;
-    Ok(store::purge_deleted_before(&mut *state.pool.get().await?, cutoff).await?)
+    Ok(store::purge_deleted_before(&*state.pool.get().await?, cutoff).await?)
 }
 
 /// Purges every `interval`, forever; failures are logged and retried at the next tick.

@@ -9,6 +9,7 @@ use api_client::AuthGuard;
 use api_client::resource::v1::resource_service_server::ResourceServiceServer;
 use service_kit::{Metrics, Served, ServiceInfo};
 use shared::DbPool;
+use shared::pipelined::ReadConnections;
 use tonic::service::Routes;
 
 use crate::error::ERROR_DOMAIN;
@@ -18,8 +19,10 @@ use crate::settings::Settings;
 
 /// What every call shares.
 pub struct AppState {
-    /// Database connections.
+    /// Database connections for writes.
     pub pool: DbPool,
+    /// Database connections for single-statement reads.
+    pub reads: ReadConnections,
 }
 
 /// A built service, bound to its listeners, not yet serving.
@@ -32,10 +35,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the pool and the auth guard (its channel connects lazily, so the service starts
-    /// while the auth service or the database is down) and binds the listeners.
+    /// Builds the pool, the shared read connections and the auth guard, and binds the
+    /// listeners. Nothing connects yet, so the service starts while the auth service or the
+    /// database is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
+        let reads = ReadConnections::new(
+            settings.database_url.clone(),
+            settings.read_connections,
+            settings.pool.connection_timeout,
+            pool.clone(),
+        );
         let channel = match settings.auth_dns_refresh {
             Some(refresh) => api_client::connect_balanced(&settings.auth_url, &settings.auth_client, refresh)?,
             None => api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?,
@@ -47,7 +57,7 @@ impl Application {
             .latency_histogram("auth_client_validation_seconds", "Time of ValidateToken calls to the auth service");
         guard.observe_calls(Arc::new(move |elapsed| call_seconds.observe(elapsed.as_secs_f64())));
         let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
-        Ok(Self { listeners, state: Arc::new(AppState { pool }), guard, settings, metrics })
+        Ok(Self { listeners, state: Arc::new(AppState { pool, reads }), guard, settings, metrics })
     }
 
     /// The gRPC address actually bound.

@@ -7,6 +7,11 @@
 //! an owner, a cursor, deleted rows) rather than boxed, so the cache finds them by type instead
 //! of hashing their SQL text; the insert and the updates are written so that diesel caches them
 //! at all (see [`insert`] and `UpdateReturning`).
+//!
+//! Each function takes the connection by shared reference and runs its statement through
+//! `&mut &AsyncPgConnection` (written `&mut { conn }`): that is how diesel-async pipelines the
+//! statements of concurrent requests on one connection, so the reads can run on the shared
+//! connections of `shared::pipelined` as well as on a pooled one.
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::{AsSelect, SqlTypeOf};
@@ -19,7 +24,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use shared::models::{NewResource, Resource};
 use shared::schema::resources;
 
-/// The connection type every query takes.
+/// The connection every query runs on (pooled or shared).
 pub type Conn = AsyncPgConnection;
 
 /// Column changes of an update; `None` leaves a column alone, `Some(None)` clears `content`.
@@ -42,7 +47,7 @@ pub struct ListFilter {
 }
 
 /// Inserts a resource.
-pub async fn insert(conn: &mut Conn, resource: &NewResource<'_>) -> QueryResult<Resource> {
+pub async fn insert(conn: &Conn, resource: &NewResource<'_>) -> QueryResult<Resource> {
     // Column by column rather than `values(resource)`: an `Option` field of an `Insertable`
     // struct becomes `DEFAULT` when `None`, so diesel never caches that statement (two round
     // trips, a parse and a plan per call). `content` defaults to NULL, so binding `None` is
@@ -52,21 +57,25 @@ pub async fn insert(conn: &mut Conn, resource: &NewResource<'_>) -> QueryResult<
         resources::title.eq(resource.title),
         resources::content.eq(resource.content),
     );
-    diesel::insert_into(resources::table).values(values).returning(Resource::as_returning()).get_result(conn).await
+    diesel::insert_into(resources::table)
+        .values(values)
+        .returning(Resource::as_returning())
+        .get_result(&mut { conn })
+        .await
 }
 
 /// The resource with this id, if `owner` (when given) owns it; deleted ones included.
-pub async fn find(conn: &mut Conn, id: i32, owner: Option<i32>) -> QueryResult<Option<Resource>> {
+pub async fn find(conn: &Conn, id: i32, owner: Option<i32>) -> QueryResult<Option<Resource>> {
     // `id` is the primary key: at most one row, so no LIMIT (one bind and one plan node less).
     let by_id = resources::table.filter(resources::id.eq(id)).select(Resource::as_select());
     match owner {
-        Some(owner) => by_id.filter(resources::user_id.eq(owner)).get_result(conn).await.optional(),
-        None => by_id.get_result(conn).await.optional(),
+        Some(owner) => by_id.filter(resources::user_id.eq(owner)).get_result(&mut { conn }).await.optional(),
+        None => by_id.get_result(&mut { conn }).await.optional(),
     }
 }
 
 /// Newest first, ids below `before`, at most `limit`.
-pub async fn list(conn: &mut Conn, filter: ListFilter, before: Option<i64>, limit: i64) -> QueryResult<Vec<Resource>> {
+pub async fn list(conn: &Conn, filter: ListFilter, before: Option<i64>, limit: i64) -> QueryResult<Vec<Resource>> {
     // One static shape per combination (see the module comment); `deleted_at IS NULL` stays
     // literal SQL so the planner can use the partial index of live rows.
     let before = before.map(|before| i32::try_from(before).unwrap_or(i32::MAX));
@@ -79,10 +88,17 @@ pub async fn list(conn: &mut Conn, filter: ListFilter, before: Option<i64>, limi
                         .select(Resource::as_select())
                         .order(resources::id.desc())
                         .limit(limit)
-                        .load(conn)
+                        .load(&mut { conn })
                         .await
                 }
-                None => $rows.select(Resource::as_select()).order(resources::id.desc()).limit(limit).load(conn).await,
+                None => {
+                    $rows
+                        .select(Resource::as_select())
+                        .order(resources::id.desc())
+                        .limit(limit)
+                        .load(&mut { conn })
+                        .await
+                }
             }
         };
     }
@@ -98,7 +114,7 @@ pub async fn list(conn: &mut Conn, filter: ListFilter, before: Option<i64>, limi
 /// Applies changes to a live resource, if `owner` owns it and (when given) it is still at
 /// `expected_version`; bumps the version. `None` when no row matched.
 pub async fn update(
-    conn: &mut Conn,
+    conn: &Conn,
     id: i32,
     owner: Option<i32>,
     expected_version: Option<i32>,
@@ -119,7 +135,7 @@ pub async fn update(
 
 /// Soft-deletes (`deleted = true`) a live resource or restores a deleted one, if `owner` owns
 /// it. `None` when no row was in the required state.
-pub async fn set_deleted(conn: &mut Conn, id: i32, owner: Option<i32>, deleted: bool) -> QueryResult<Option<Resource>> {
+pub async fn set_deleted(conn: &Conn, id: i32, owner: Option<i32>, deleted: bool) -> QueryResult<Option<Resource>> {
     let deleted_at: Option<DateTime<Utc>> = deleted.then(Utc::now);
     let set = (resources::deleted_at.eq(deleted_at), resources::version.eq(resources::version + 1));
     let by_id = resources::id.eq(id);
@@ -138,14 +154,14 @@ pub async fn set_deleted(conn: &mut Conn, id: i32, owner: Option<i32>, deleted: 
 }
 
 /// `UPDATE resources SET set WHERE filter RETURNING` the row; `None` when no row matched.
-async fn update_returning<Set, Filter>(conn: &mut Conn, set: Set, filter: Filter) -> QueryResult<Option<Resource>>
+async fn update_returning<Set, Filter>(conn: &Conn, set: Set, filter: Filter) -> QueryResult<Option<Resource>>
 where
     Set: AsChangeset<Target = resources::table>,
     Set::Changeset: QueryFragment<Pg> + Send,
     Filter: Expression<SqlType = Bool> + AppearsOnTable<resources::table> + QueryFragment<Pg> + Send,
 {
     let statement = UpdateReturning { set: set.as_changeset(), filter, returning: Resource::as_select() };
-    statement.get_result(conn).await.optional()
+    statement.get_result(&mut { conn }).await.optional()
 }
 
 /// `UPDATE "resources" SET … WHERE … RETURNING <the columns of Resource>`, built from diesel's
@@ -187,8 +203,8 @@ impl<Set, Filter> Query for UpdateReturning<Set, Filter> {
 }
 
 /// Deletes for good the resources soft-deleted before `cutoff`; how many.
-pub async fn purge_deleted_before(conn: &mut Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::delete(resources::table.filter(resources::deleted_at.lt(cutoff))).execute(conn).await
+pub async fn purge_deleted_before(conn: &Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::delete(resources::table.filter(resources::deleted_at.lt(cutoff))).execute(&mut { conn }).await
 }
 
 #[cfg(test)]
@@ -202,7 +218,7 @@ mod tests {
     use super::*;
 
     /// Runs every shape of every query once; how many shapes that is.
-    async fn every_shape(conn: &mut Conn, owner: i32) -> QueryResult<usize> {
+    async fn every_shape(conn: &Conn, owner: i32) -> QueryResult<usize> {
         let new = NewResource { user_id: owner, title: "shapes", content: None };
         let id = insert(conn, &new).await?.id;
         find(conn, id, Some(owner)).await?;
@@ -249,10 +265,10 @@ mod tests {
             }
         });
 
-        let shapes = every_shape(&mut conn, owner).await?;
+        let shapes = every_shape(&conn, owner).await?;
         let first_round = prepared.lock().expect("not poisoned").clone();
         assert_eq!(first_round.len(), shapes, "each shape is cached once: {first_round:#?}");
-        every_shape(&mut conn, owner).await?;
+        every_shape(&conn, owner).await?;
         let second_round = prepared.lock().expect("not poisoned").len() - first_round.len();
         assert_eq!(second_round, 0, "the second round prepares nothing: {:#?}", prepared.lock().expect("not poisoned"));
         Ok(())

@@ -13,6 +13,7 @@
 //! the JSON; [`soak`] repeats a mixed load and watches memory.
 
 mod argon2_rate;
+mod deployed;
 mod echo;
 mod fill;
 mod load;
@@ -64,7 +65,7 @@ pub struct BenchArgs {
     /// Serve the services' Prometheus /metrics (as deployed) or not.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
-    /// Extra environment for both services, `KEY=VALUE` (repeatable), e.g. `DATABASE_POOL_SIZE=8`.
+    /// Extra environment for both services, `KEY=VALUE` (repeatable), e.g. `DATABASE_READ_CONNECTIONS=0` (after the deployed settings, which it overrides).
     #[arg(long = "service-env", value_parser = parse_key_value)]
     pub service_env: Vec<(String, String)>,
     /// Skip `cargo build --release` and use the binaries already in target/release.

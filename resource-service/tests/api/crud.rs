@@ -1,7 +1,9 @@
 use api_client::auth::v1::Role;
 use api_client::resource::v1 as pb;
 
-use crate::helpers::{TestResult, spawn_stack};
+use shared::pipelined::ReadConnections;
+
+use crate::helpers::{StackOptions, TestResult, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn a_user_creates_reads_lists_updates_deletes_and_undeletes_a_resource() -> TestResult {
@@ -95,7 +97,7 @@ async fn deleting_the_owner_deletes_their_resources() -> TestResult {
 
 #[tokio::test]
 async fn the_auth_service_can_be_reached_through_dns_balancing() -> TestResult {
-    let stack = crate::helpers::spawn_stack_with(crate::helpers::StackOptions {
+    let stack = spawn_stack_with(StackOptions {
         resource: Some(Box::new(|settings| {
             settings.auth_url = settings.auth_url.replace("127.0.0.1", "localhost");
             settings.auth_dns_refresh = Some(std::time::Duration::from_millis(200));
@@ -109,5 +111,20 @@ async fn the_auth_service_can_be_reached_through_dns_balancing() -> TestResult {
         stack.create(&user, title, None).await?;
     }
     assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reads_through_the_pool_when_no_connection_is_shared() -> TestResult {
+    let stack = spawn_stack_with(StackOptions {
+        resource: Some(Box::new(|settings| settings.read_connections = 0)),
+        ..StackOptions::default()
+    })
+    .await;
+    assert!(matches!(stack.state.reads, ReadConnections::Pool(_)));
+    let user = stack.user(Role::User).await;
+    let created = stack.create(&user, "Pooled", None).await?;
+    assert_eq!(stack.get(&user, created.id).await?, created);
+    assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources, vec![created]);
     Ok(())
 }

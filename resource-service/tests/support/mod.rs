@@ -216,10 +216,10 @@ impl Stack {
 
     /// Inserts a resource for `owner` directly in the database; returns its id.
     pub async fn insert_resource(&self, owner: i64, title: &str) -> i32 {
-        let mut conn = self.state.pool.get().await.expect("a connection");
+        let conn = self.state.pool.get().await.expect("a connection");
         let row =
             shared::models::NewResource { user_id: i32::try_from(owner).expect("an INTEGER id"), title, content: None };
-        resource_service::store::insert(&mut conn, &row).await.expect("insert a resource").id
+        resource_service::store::insert(&conn, &row).await.expect("insert a resource").id
     }
 
     /// CreateResource as `user`.

@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 
 use super::BenchArgs;
 use super::argon2_rate;
+use super::deployed::Deployment;
 use super::fill::{self, Session};
 use super::load::{Schedule, Slot, connect, drive, watch};
 use super::pgbench::{self, Statement};
@@ -126,6 +127,9 @@ impl Bench {
             database_url: database_url.clone(),
             jwt_secret: auth_service::settings::ephemeral_secret().expose().to_owned(),
             service_bin_dir: args.bin_dir.as_deref().map_or_else(|| paths.release_dir(), |dir| paths.in_workspace(dir)),
+            auth_deployment: Deployment::read(&paths.workspace, "auth-service")?,
+            resource_deployment: Deployment::read(&paths.workspace, "resource-service")?,
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
             paths: paths.clone(),
         };
         let mut monitor = Monitor::default();

@@ -1,13 +1,14 @@
-//! The servers under test, configured as deployed: the release binaries, a clean environment
-//! holding what `deploy/` sets for them (JSON logs at `info`, so every RPC writes a line;
-//! metrics served; the 5 s validation cache) and otherwise the binaries' defaults (argon2id
-//! m=19 MiB t=2 p=1, one hash per CPU, 16 pooled connections; `--service-env
-//! DATABASE_POOL_SIZE=8` gives the pool size of `deploy/k8s`). Plus the echo server.
+//! The servers under test, configured as deployed: the release binaries, in a clean environment
+//! holding the settings of their ConfigMaps in `deploy/k8s` (JSON logs at `info`, so every RPC
+//! writes a line; metrics served; the 5 s validation cache; 8 pooled connections) and the worker
+//! threads their CPU limits give them in a pod (see [`Deployment`]), otherwise the binaries'
+//! defaults (argon2id m=19 MiB t=2 p=1, one hash per CPU). Plus the echo server.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::deployed::Deployment;
 use super::processes::{Launch, ServerProcess, free_local_addr};
 use super::release::Paths;
 
@@ -33,6 +34,12 @@ pub struct StackConfig {
     pub database_url: String,
     /// The signing secret (one per run, like a deployment's Secret).
     pub jwt_secret: String,
+    /// How `deploy/k8s` runs the auth service.
+    pub auth_deployment: Deployment,
+    /// How `deploy/k8s` runs the resource service.
+    pub resource_deployment: Deployment,
+    /// CPUs of this machine (the node).
+    pub cpus: usize,
 }
 
 impl StackConfig {
@@ -45,17 +52,19 @@ impl StackConfig {
         self.log_dir.as_ref().map(|dir| dir.join(format!("{name}.log")))
     }
 
-    /// What both services get.
-    fn common_env(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let metrics_addr = if self.metrics { free_local_addr()?.to_string() } else { String::new() };
-        let mut env = vec![
-            ("DATABASE_URL".to_owned(), self.database_url.clone()),
-            ("LOG_FORMAT".to_owned(), "json".to_owned()),
-            ("RUST_LOG".to_owned(), "info".to_owned()),
-            ("METRICS_ADDR".to_owned(), metrics_addr),
-        ];
+    /// A service's environment: its ConfigMap, the worker threads of its CPU limit, then the
+    /// run's `settings` (addresses, database, secrets), then `--service-env`.
+    fn service_env(&self, deployment: &Deployment, settings: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env = deployment.env.clone();
+        env.push(("TOKIO_WORKER_THREADS".to_owned(), deployment.worker_threads(self.cpus).to_string()));
+        env.extend(settings.iter().map(|(key, value)| ((*key).to_owned(), value.clone())));
         env.extend(self.extra_env.iter().cloned());
-        Ok(env)
+        env
+    }
+
+    /// `METRICS_ADDR`: a free port, or empty (off).
+    fn metrics_addr(&self) -> anyhow::Result<String> {
+        Ok(if self.metrics { free_local_addr()?.to_string() } else { String::new() })
     }
 
     /// Starts the bare tonic server (`xtask bench-echo`).
@@ -75,11 +84,15 @@ impl StackConfig {
     /// Starts the auth service.
     pub async fn start_auth(&self) -> anyhow::Result<ServerProcess> {
         let addr = free_local_addr()?;
-        let mut env = self.common_env()?;
-        env.extend([
-            ("AUTH_LISTEN_ADDR".to_owned(), addr.to_string()),
-            ("AUTH_JWT_SECRET".to_owned(), self.jwt_secret.clone()),
-        ]);
+        let env = self.service_env(
+            &self.auth_deployment,
+            &[
+                ("AUTH_LISTEN_ADDR", addr.to_string()),
+                ("METRICS_ADDR", self.metrics_addr()?),
+                ("DATABASE_URL", self.database_url.clone()),
+                ("AUTH_JWT_SECRET", self.jwt_secret.clone()),
+            ],
+        );
         ServerProcess::start(Launch {
             label: "auth-service".to_owned(),
             program: self.service_binary("auth-service"),
@@ -95,12 +108,16 @@ impl StackConfig {
     /// cache kept `cache_ttl` ([`CACHE_ON`] or [`CACHE_OFF`]).
     pub async fn start_resource(&self, auth: SocketAddr, cache_ttl: &str) -> anyhow::Result<ServerProcess> {
         let addr = free_local_addr()?;
-        let mut env = self.common_env()?;
-        env.extend([
-            ("RESOURCE_LISTEN_ADDR".to_owned(), addr.to_string()),
-            ("AUTH_SERVICE_URL".to_owned(), format!("http://{auth}")),
-            ("AUTH_CACHE_TTL".to_owned(), cache_ttl.to_owned()),
-        ]);
+        let env = self.service_env(
+            &self.resource_deployment,
+            &[
+                ("RESOURCE_LISTEN_ADDR", addr.to_string()),
+                ("METRICS_ADDR", self.metrics_addr()?),
+                ("DATABASE_URL", self.database_url.clone()),
+                ("AUTH_SERVICE_URL", format!("http://{auth}")),
+                ("AUTH_CACHE_TTL", cache_ttl.to_owned()),
+            ],
+        );
         let name = if cache_ttl == CACHE_OFF { "resource-service-cache-off" } else { "resource-service" };
         ServerProcess::start(Launch {
             label: name.to_owned(),
@@ -113,20 +130,20 @@ impl StackConfig {
         .await
     }
 
-    /// The environment for the report: secrets and per-run ports left out.
+    /// The environment for the report, per service (`<service> <KEY>`): secrets and per-run
+    /// ports left out.
     pub fn public_env(&self) -> BTreeMap<String, String> {
-        let mut env: BTreeMap<String, String> = [
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "info"),
-            ("METRICS_ADDR", if self.metrics { "127.0.0.1:<free port>" } else { "(off)" }),
-            ("AUTH_CACHE_TTL", "5s, and 0s for GetResource (cache off)"),
-            ("logs", if self.log_dir.is_some() { "files" } else { "/dev/null" }),
-            ("binaries", &self.service_bin_dir.display().to_string()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-        env.extend(self.extra_env.iter().cloned());
-        env
+        let per_run = [
+            ("METRICS_ADDR", if self.metrics { "127.0.0.1:<free port>" } else { "(off)" }.to_owned()),
+            ("logs", if self.log_dir.is_some() { "files" } else { "/dev/null" }.to_owned()),
+            ("binaries", self.service_bin_dir.display().to_string()),
+        ];
+        let resource_run = [("AUTH_CACHE_TTL", format!("{CACHE_ON}, and {CACHE_OFF} for GetResource (cache off)"))];
+        let auth = self.service_env(&self.auth_deployment, &per_run);
+        let resource = self.service_env(&self.resource_deployment, &[&per_run[..], &resource_run[..]].concat());
+        let labelled = |service: &str, env: Vec<(String, String)>| {
+            env.into_iter().map(move |(key, value)| (format!("{service} {key}"), value)).collect::<Vec<_>>()
+        };
+        labelled("auth-service", auth).into_iter().chain(labelled("resource-service", resource)).collect()
     }
 }

@@ -1,0 +1,211 @@
+//! A few PostgreSQL connections that all requests share for their single-statement reads.
+//!
+//! A pooled connection serves one request at a time. Each query goes out in its own write,
+//! wakes its own backend and comes back in its own read, and under load most calls first wait
+//! for a connection to be free. tokio-postgres (under diesel-async) pipelines instead: the
+//! queries that concurrent requests send over one shared connection leave in one write, the
+//! backend executes them back to back without sleeping in between, and their rows come back
+//! together. Under load that costs PostgreSQL and the service about half the CPU per read of
+//! the pool (figures in `docs/performance.md`).
+//!
+//! Writes stay on the pool: a commit waits for its WAL flush before the next statement on the
+//! same connection starts, so commits pipelined on one connection would be flushed one by one
+//! instead of together with those of other connections. A statement also waits behind the ones
+//! sent before it on its connection, so only short, indexed reads belong here.
+//!
+//! A connection is opened on first use and replaced on the first use after it is lost (the
+//! database restarted, the backend was terminated): the service starts while the database is
+//! down and recovers by itself. While the database is unreachable, the requests waiting on one
+//! connection attempt all get its error instead of each trying again in turn.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+
+use crate::pool::{DbConnection, DbPool, PoolError};
+use crate::secret::Secret;
+
+/// Failure to hand out a connection for a read: the database is unavailable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectError {
+    /// The pool had no connection to give (reads through the pool).
+    #[error("{0}")]
+    Pool(String),
+    /// Opening a shared connection took longer than the connect timeout.
+    #[error("connecting to the database timed out after {0:?}")]
+    Timeout(Duration),
+    /// Opening a shared connection failed.
+    #[error("connecting to the database: {0}")]
+    Failed(String),
+}
+
+impl From<PoolError> for ConnectError {
+    fn from(error: PoolError) -> Self {
+        Self::Pool(error.to_string())
+    }
+}
+
+/// Connections shared by every concurrent read, handed out in turn.
+pub struct PipelinedConnections {
+    database_url: Secret,
+    connect_timeout: Duration,
+    slots: Box<[Slot]>,
+    next: AtomicUsize,
+}
+
+/// One shared connection: the live one, if any, and the lock that serialises replacing it.
+#[derive(Default)]
+struct Slot {
+    live: RwLock<Option<Arc<Live>>>,
+    connecting: tokio::sync::Mutex<Option<ConnectError>>,
+    attempts: AtomicU64,
+}
+
+/// An open connection and whether its socket has closed since.
+struct Live {
+    connection: AsyncPgConnection,
+    closed: Arc<AtomicBool>,
+}
+
+/// A shared connection lent to one request: use it through `&` (diesel-async pipelines the
+/// queries sent through shared references). Dropping it returns nothing: others keep using it.
+pub struct SharedConnection(Arc<Live>);
+
+impl Deref for SharedConnection {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.0.connection
+    }
+}
+
+impl std::fmt::Debug for PipelinedConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelinedConnections").field("connections", &self.slots.len()).finish_non_exhaustive()
+    }
+}
+
+impl PipelinedConnections {
+    /// `count` shared connections (at least one) to the database at `database_url`, none
+    /// opened yet; opening one gives up after `connect_timeout`.
+    pub fn new(database_url: Secret, count: usize, connect_timeout: Duration) -> Self {
+        let slots = (0..count.max(1)).map(|_| Slot::default()).collect();
+        Self { database_url, connect_timeout, slots, next: AtomicUsize::new(0) }
+    }
+
+    /// The next shared connection in turn, opened (again) if it is not open.
+    pub async fn get(&self) -> Result<SharedConnection, ConnectError> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(live) = slot.current() {
+            return Ok(SharedConnection(live));
+        }
+        let attempts_before = slot.attempts.load(Ordering::Acquire);
+        let mut last_error = slot.connecting.lock().await;
+        if let Some(live) = slot.current() {
+            return Ok(SharedConnection(live));
+        }
+        // An attempt ended while this call waited, and failed: share its answer rather than
+        // queueing one more connect timeout behind it.
+        if slot.attempts.load(Ordering::Acquire) != attempts_before
+            && let Some(error) = last_error.clone()
+        {
+            return Err(error);
+        }
+        let outcome = self.connect().await;
+        slot.attempts.fetch_add(1, Ordering::AcqRel);
+        match outcome {
+            Ok(live) => {
+                let live = Arc::new(live);
+                *slot.live.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&live));
+                *last_error = None;
+                Ok(SharedConnection(live))
+            }
+            Err(error) => {
+                *last_error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens a connection and drives it on its own task, which marks it closed when it ends.
+    async fn connect(&self) -> Result<Live, ConnectError> {
+        let connecting = async {
+            let (client, connection) = tokio_postgres::connect(self.database_url.expose(), tokio_postgres::NoTls)
+                .await
+                .map_err(|error| ConnectError::Failed(error.to_string()))?;
+            let closed = Arc::new(AtomicBool::new(false));
+            let closed_when_done = Arc::clone(&closed);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(error = %error, "shared database connection lost");
+                }
+                closed_when_done.store(true, Ordering::Release);
+            });
+            let connection =
+                AsyncPgConnection::try_from(client).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
+            Ok(Live { connection, closed })
+        };
+        tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .unwrap_or(Err(ConnectError::Timeout(self.connect_timeout)))
+    }
+}
+
+impl Slot {
+    /// The open connection, unless there is none or its socket has closed.
+    fn current(&self) -> Option<Arc<Live>> {
+        let live = self.live.read().unwrap_or_else(PoisonError::into_inner);
+        live.as_ref().filter(|live| !live.closed.load(Ordering::Acquire)).cloned()
+    }
+}
+
+/// Where reads get their connection: shared pipelined connections, or the pool when there are
+/// none (`count` 0, e.g. behind a pooler in transaction mode).
+#[derive(Debug)]
+pub enum ReadConnections {
+    /// Reads share these.
+    Pipelined(PipelinedConnections),
+    /// Reads check out pool connections like writes.
+    Pool(DbPool),
+}
+
+/// A connection for one read.
+pub enum ReadConnection<'a> {
+    /// Shared with other reads.
+    Shared(SharedConnection),
+    /// Checked out of the pool for this read alone (boxed: a pooled connection is large).
+    Pooled(Box<DbConnection<'a>>),
+}
+
+impl Deref for ReadConnection<'_> {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        match self {
+            Self::Shared(shared) => shared,
+            Self::Pooled(pooled) => pooled,
+        }
+    }
+}
+
+impl ReadConnections {
+    /// `count` shared connections to `database_url`, or reads through `pool` when `count` is 0.
+    pub fn new(database_url: Secret, count: usize, connect_timeout: Duration, pool: DbPool) -> Self {
+        if count == 0 {
+            Self::Pool(pool)
+        } else {
+            Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout))
+        }
+    }
+
+    /// A connection for one read.
+    pub async fn get(&self) -> Result<ReadConnection<'_>, ConnectError> {
+        match self {
+            Self::Pipelined(shared) => Ok(ReadConnection::Shared(shared.get().await?)),
+            Self::Pool(pool) => Ok(ReadConnection::Pooled(Box::new(pool.get().await?))),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The shared read connections against a real PostgreSQL: sharing, replacement of a lost
+//! connection, and one connect attempt for all the reads waiting on an unreachable database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Integer};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shared::pipelined::{ConnectError, PipelinedConnections};
+use shared::secret::Secret;
+
+type TestResult = anyhow::Result<()>;
+
+/// The backend serving `connection`, and `n` sent back, in one statement.
+async fn backend_and_echo(connection: &AsyncPgConnection, n: i32) -> QueryResult<(i32, i32)> {
+    diesel::select((sql::<Integer>("pg_backend_pid()"), n.into_sql::<Integer>())).get_result(&mut { connection }).await
+}
+
+/// Runs `reads` reads at once through `connections`; the backend each ran on, in order.
+async fn concurrent_reads(connections: &Arc<PipelinedConnections>, reads: i32) -> anyhow::Result<Vec<i32>> {
+    let tasks: Vec<_> = (0..reads)
+        .map(|n| {
+            let connections = Arc::clone(connections);
+            tokio::spawn(async move {
+                let connection = connections.get().await?;
+                let (backend, echoed) = backend_and_echo(&connection, n).await?;
+                anyhow::ensure!(echoed == n, "read {n} got the answer of read {echoed}");
+                Ok(backend)
+            })
+        })
+        .collect();
+    let mut backends = Vec::new();
+    for task in tasks {
+        backends.push(task.await??);
+    }
+    Ok(backends)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -> TestResult {
+    let db = devkit::test_database().await?;
+    let one = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 1, Duration::from_secs(5)));
+    let backends = concurrent_reads(&one, 64).await?;
+    assert!(backends.iter().all(|&backend| backend == backends[0]), "one connection serves every read: {backends:?}");
+
+    let two = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 2, Duration::from_secs(5)));
+    let mut distinct = concurrent_reads(&two, 64).await?;
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 2, "reads are spread over both connections");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_replaced_on_next_use() -> TestResult {
+    let db = devkit::test_database().await?;
+    let connections = PipelinedConnections::new(Secret::new(&db.url), 1, Duration::from_secs(5));
+    let held = connections.get().await?;
+    let (first_backend, _) = backend_and_echo(&held, 1).await?;
+
+    let mut admin = AsyncPgConnection::establish(&db.url).await?;
+    let terminated: bool =
+        diesel::select(sql::<Bool>(&format!("pg_terminate_backend({first_backend})"))).get_result(&mut admin).await?;
+    assert!(terminated);
+    let on_the_dead_connection = backend_and_echo(&held, 3).await;
+    match on_the_dead_connection {
+        Err(error) => assert!(shared::pool::is_connection_lost(&error), "{error:?}"),
+        Ok(answer) => panic!("a terminated backend answered {answer:?}"),
+    }
+
+    // The first reads after the kill may still meet the dying connection; a new one follows.
+    let mut replaced = None;
+    for _ in 0..50 {
+        if let Ok(connection) = connections.get().await
+            && let Ok((backend, 2)) = backend_and_echo(&connection, 2).await
+        {
+            replaced = Some(backend);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replaced = replaced.ok_or_else(|| anyhow::anyhow!("no working connection after the kill"))?;
+    assert_ne!(replaced, first_backend, "a new backend serves the reads");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestResult {
+    // A "database" that accepts connections and never answers: every attempt times out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("postgres://nobody@{}/nothing", listener.local_addr()?);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+
+    let timeout = Duration::from_millis(500);
+    let connections = Arc::new(PipelinedConnections::new(Secret::new(&url), 1, timeout));
+    let waiting: Vec<_> = (0..20)
+        .map(|_| {
+            let connections = Arc::clone(&connections);
+            tokio::spawn(async move { connections.get().await.map(|_| ()) })
+        })
+        .collect();
+    for read in waiting {
+        let outcome = tokio::time::timeout(Duration::from_secs(30), read).await??;
+        assert!(matches!(outcome, Err(ConnectError::Timeout(t)) if t == timeout), "{outcome:?}");
+    }
+    let attempts = AtomicUsize::load(&accepted, Ordering::SeqCst);
+    assert!(attempts <= 3, "20 waiting reads made {attempts} connect attempts instead of sharing one");
+
+    // A later read tries again rather than repeating an old failure forever.
+    assert!(connections.get().await.is_err());
+    assert_eq!(AtomicUsize::load(&accepted, Ordering::SeqCst), attempts + 1);
+    silent.abort();
+    Ok(())
+}
