@@ -24,10 +24,14 @@ pub struct Cli {
     /// Database location and pool.
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Connections that all concurrent reads share, their queries pipelined (0 = reads take
-    /// pool connections like writes, e.g. behind a pooler in transaction mode).
+    /// Connections that all concurrent reads share, their statements pipelined (0 = each read
+    /// takes a pool connection, e.g. behind a pooler in transaction mode).
     #[arg(long, env = "DATABASE_READ_CONNECTIONS", default_value_t = 1)]
     pub database_read_connections: usize,
+    /// Connections that all concurrent writes share, likewise (commits are flushed together
+    /// only across connections; 0 = each write takes a pool connection).
+    #[arg(long, env = "DATABASE_WRITE_CONNECTIONS", default_value_t = 4)]
+    pub database_write_connections: usize,
     /// URL of the auth service.
     #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub auth_service_url: String,
@@ -98,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         database_url: cli.database.url()?,
         pool: cli.database.pool(),
         read_connections: cli.database_read_connections,
+        write_connections: cli.database_write_connections,
         auth_client: ClientConfig { tls: auth_tls(&cli)?, ..auth_client_defaults() },
         auth_dns_refresh: cli.auth_service_dns_refresh,
         auth_url: cli.auth_service_url,

@@ -50,7 +50,7 @@ pub async fn create(
 ) -> Result<Resource, ResourceError> {
     actor.require_write()?;
     let row = NewResource { user_id: actor.user_id, title, content };
-    Ok(store::insert(&*state.pool.get().await?, &row).await?)
+    Ok(store::insert(&*state.writes.get().await?, &row).await?)
 }
 
 /// One resource, deleted or not.
@@ -85,7 +85,7 @@ pub async fn update(
     changes: &ResourceChanges,
 ) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let conn = state.pool.get().await?;
+    let conn = state.writes.get().await?;
     if let Some(updated) = store::update(&conn, id, actor.owner_scope(), expected_version, changes).await? {
         return Ok(updated);
     }
@@ -100,7 +100,7 @@ pub async fn update(
 /// Soft-deletes a resource; deleting a deleted one returns it unchanged.
 pub async fn delete(state: &AppState, actor: Actor, id: i32) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let conn = state.pool.get().await?;
+    let conn = state.writes.get().await?;
     if let Some(deleted) = store::set_deleted(&conn, id, actor.owner_scope(), true).await? {
         return Ok(deleted);
     }
@@ -110,7 +110,7 @@ pub async fn delete(state: &AppState, actor: Actor, id: i32) -> Result<Resource,
 /// Restores a soft-deleted resource; a live one is ALREADY_EXISTS.
 pub async fn undelete(state: &AppState, actor: Actor, id: i32) -> Result<Resource, ResourceError> {
     actor.require_write()?;
-    let conn = state.pool.get().await?;
+    let conn = state.writes.get().await?;
     if let Some(restored) = store::set_deleted(&conn, id, actor.owner_scope(), false).await? {
         return Ok(restored);
     }

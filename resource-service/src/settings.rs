@@ -15,11 +15,15 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// PostgreSQL URL.
     pub database_url: Secret,
-    /// Connection pool sizing (writes, and reads when `read_connections` is 0).
+    /// Connection pool sizing (the purge, health checks; reads or writes when their shared
+    /// connections are 0).
     pub pool: PoolSettings,
-    /// Connections shared by all reads, their queries pipelined (`shared::pipelined`); 0 sends
-    /// reads through the pool.
+    /// Connections shared by all reads, their statements pipelined (`shared::pipelined`); 0
+    /// sends reads through the pool.
     pub read_connections: usize,
+    /// Connections shared by all writes, likewise; commits are flushed together only across
+    /// connections, so writes need more than reads. 0 sends writes through the pool.
+    pub write_connections: usize,
     /// URL of the auth service, e.g. `http://127.0.0.1:50051`.
     pub auth_url: String,
     /// How the channel to the auth service connects (timeouts, keep-alive, TLS / mutual TLS).
@@ -38,13 +42,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults: port 50052, one shared read connection, auth on `http://127.0.0.1:50051`, 30 days retention, hourly purge.
+    /// Defaults: port 50052, one shared read connection and four write connections, auth on `http://127.0.0.1:50051`, 30 days retention, hourly purge.
     pub fn new(database_url: Secret, auth_url: impl Into<String>) -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             database_url,
             pool: PoolSettings::default(),
             read_connections: 1,
+            write_connections: 4,
             auth_url: auth_url.into(),
             auth_client: auth_client_defaults(),
             auth_dns_refresh: None,

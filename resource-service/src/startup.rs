@@ -9,7 +9,7 @@ use api_client::AuthGuard;
 use api_client::resource::v1::resource_service_server::ResourceServiceServer;
 use service_kit::{Metrics, Served, ServiceInfo};
 use shared::DbPool;
-use shared::pipelined::ReadConnections;
+use shared::pipelined::StatementConnections;
 use tonic::service::Routes;
 
 use crate::error::ERROR_DOMAIN;
@@ -19,10 +19,12 @@ use crate::settings::Settings;
 
 /// What every call shares.
 pub struct AppState {
-    /// Database connections for writes.
+    /// Database connections held for a whole task (the purge, health checks).
     pub pool: DbPool,
-    /// Database connections for single-statement reads.
-    pub reads: ReadConnections,
+    /// Connections for reads (one statement each).
+    pub reads: StatementConnections,
+    /// Connections for writes (one statement each).
+    pub writes: StatementConnections,
 }
 
 /// A built service, bound to its listeners, not yet serving.
@@ -35,17 +37,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the pool, the shared read connections and the auth guard, and binds the
+    /// Builds the pool, the shared connections and the auth guard, and binds the
     /// listeners. Nothing connects yet, so the service starts while the auth service or the
     /// database is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
-        let reads = ReadConnections::new(
-            settings.database_url.clone(),
-            settings.read_connections,
-            settings.pool.connection_timeout,
-            pool.clone(),
-        );
+        let statement_connections = |count| {
+            StatementConnections::new(
+                settings.database_url.clone(),
+                count,
+                settings.pool.connection_timeout,
+                pool.clone(),
+            )
+        };
+        let reads = statement_connections(settings.read_connections);
+        let writes = statement_connections(settings.write_connections);
         let channel = match settings.auth_dns_refresh {
             Some(refresh) => api_client::connect_balanced(&settings.auth_url, &settings.auth_client, refresh)?,
             None => api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?,
@@ -57,7 +63,7 @@ impl Application {
             .latency_histogram("auth_client_validation_seconds", "Time of ValidateToken calls to the auth service");
         guard.observe_calls(Arc::new(move |elapsed| call_seconds.observe(elapsed.as_secs_f64())));
         let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
-        Ok(Self { listeners, state: Arc::new(AppState { pool, reads }), guard, settings, metrics })
+        Ok(Self { listeners, state: Arc::new(AppState { pool, reads, writes }), guard, settings, metrics })
     }
 
     /// The gRPC address actually bound.

@@ -1,17 +1,17 @@
-//! A few PostgreSQL connections that all requests share for their single-statement reads.
+//! A few PostgreSQL connections that all requests share for their single statements.
 //!
-//! A pooled connection serves one request at a time. Each query goes out in its own write,
+//! A pooled connection serves one request at a time. Each statement goes out in its own write,
 //! wakes its own backend and comes back in its own read, and under load most calls first wait
 //! for a connection to be free. tokio-postgres (under diesel-async) pipelines instead: the
-//! queries that concurrent requests send over one shared connection leave in one write, the
-//! backend executes them back to back without sleeping in between, and their rows come back
-//! together. Under load that costs PostgreSQL and the service about half the CPU per read of
-//! the pool (figures in `docs/performance.md`).
+//! statements that concurrent requests send over one shared connection leave in one write, the
+//! backend executes them back to back without sleeping in between, and their results come back
+//! together. Under load that costs PostgreSQL and the service about half the CPU per statement
+//! (figures in `docs/performance.md`).
 //!
-//! Writes stay on the pool: a commit waits for its WAL flush before the next statement on the
-//! same connection starts, so commits pipelined on one connection would be flushed one by one
-//! instead of together with those of other connections. A statement also waits behind the ones
-//! sent before it on its connection, so only short, indexed reads belong here.
+//! A statement waits behind those sent before it on its connection, so only short, indexed
+//! statements outside transactions belong here. Writes need more connections than reads: a
+//! commit waits for its WAL flush before the backend reads the next statement, so commits are
+//! flushed together only across connections, as with a pool of the same size.
 //!
 //! A connection is opened on first use and replaced on the first use after it is lost (the
 //! database restarted, the backend was terminated): the service starts while the database is
@@ -28,10 +28,10 @@ use diesel_async::AsyncPgConnection;
 use crate::pool::{DbConnection, DbPool, PoolError};
 use crate::secret::Secret;
 
-/// Failure to hand out a connection for a read: the database is unavailable.
+/// Failure to hand out a connection for a statement: the database is unavailable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectError {
-    /// The pool had no connection to give (reads through the pool).
+    /// The pool had no connection to give (statements through the pool).
     #[error("{0}")]
     Pool(String),
     /// Opening a shared connection took longer than the connect timeout.
@@ -48,7 +48,7 @@ impl From<PoolError> for ConnectError {
     }
 }
 
-/// Connections shared by every concurrent read, handed out in turn.
+/// Connections shared by every concurrent statement, handed out in turn.
 pub struct PipelinedConnections {
     database_url: Secret,
     connect_timeout: Duration,
@@ -71,7 +71,7 @@ struct Live {
 }
 
 /// A shared connection lent to one request: use it through `&` (diesel-async pipelines the
-/// queries sent through shared references). Dropping it returns nothing: others keep using it.
+/// statements sent through shared references). Dropping it returns nothing: others keep using it.
 pub struct SharedConnection(Arc<Live>);
 
 impl Deref for SharedConnection {
@@ -162,25 +162,25 @@ impl Slot {
     }
 }
 
-/// Where reads get their connection: shared pipelined connections, or the pool when there are
-/// none (`count` 0, e.g. behind a pooler in transaction mode).
+/// Where single statements get their connection: shared pipelined connections, or the pool
+/// when there are none (`count` 0, e.g. behind a pooler in transaction mode).
 #[derive(Debug)]
-pub enum ReadConnections {
-    /// Reads share these.
+pub enum StatementConnections {
+    /// Statements share these.
     Pipelined(PipelinedConnections),
-    /// Reads check out pool connections like writes.
+    /// Each statement checks out a pool connection.
     Pool(DbPool),
 }
 
-/// A connection for one read.
-pub enum ReadConnection<'a> {
-    /// Shared with other reads.
+/// A connection for one statement.
+pub enum StatementConnection<'a> {
+    /// Shared with other statements.
     Shared(SharedConnection),
-    /// Checked out of the pool for this read alone (boxed: a pooled connection is large).
+    /// Checked out of the pool for this statement alone (boxed: a pooled connection is large).
     Pooled(Box<DbConnection<'a>>),
 }
 
-impl Deref for ReadConnection<'_> {
+impl Deref for StatementConnection<'_> {
     type Target = AsyncPgConnection;
 
     fn deref(&self) -> &AsyncPgConnection {
@@ -191,8 +191,9 @@ impl Deref for ReadConnection<'_> {
     }
 }
 
-impl ReadConnections {
-    /// `count` shared connections to `database_url`, or reads through `pool` when `count` is 0.
+impl StatementConnections {
+    /// `count` shared connections to `database_url`, or statements through `pool` when `count`
+    /// is 0.
     pub fn new(database_url: Secret, count: usize, connect_timeout: Duration, pool: DbPool) -> Self {
         if count == 0 {
             Self::Pool(pool)
@@ -201,11 +202,11 @@ impl ReadConnections {
         }
     }
 
-    /// A connection for one read.
-    pub async fn get(&self) -> Result<ReadConnection<'_>, ConnectError> {
+    /// A connection for one statement.
+    pub async fn get(&self) -> Result<StatementConnection<'_>, ConnectError> {
         match self {
-            Self::Pipelined(shared) => Ok(ReadConnection::Shared(shared.get().await?)),
-            Self::Pool(pool) => Ok(ReadConnection::Pooled(Box::new(pool.get().await?))),
+            Self::Pipelined(shared) => Ok(StatementConnection::Shared(shared.get().await?)),
+            Self::Pool(pool) => Ok(StatementConnection::Pooled(Box::new(pool.get().await?))),
         }
     }
 }

@@ -1,7 +1,7 @@
 use api_client::auth::v1::Role;
 use api_client::resource::v1 as pb;
 
-use shared::pipelined::ReadConnections;
+use shared::pipelined::StatementConnections;
 
 use crate::helpers::{StackOptions, TestResult, spawn_stack, spawn_stack_with};
 
@@ -115,16 +115,25 @@ async fn the_auth_service_can_be_reached_through_dns_balancing() -> TestResult {
 }
 
 #[tokio::test]
-async fn reads_through_the_pool_when_no_connection_is_shared() -> TestResult {
+async fn reads_and_writes_go_through_the_pool_when_no_connection_is_shared() -> TestResult {
     let stack = spawn_stack_with(StackOptions {
-        resource: Some(Box::new(|settings| settings.read_connections = 0)),
+        resource: Some(Box::new(|settings| {
+            settings.read_connections = 0;
+            settings.write_connections = 0;
+        })),
         ..StackOptions::default()
     })
     .await;
-    assert!(matches!(stack.state.reads, ReadConnections::Pool(_)));
+    assert!(matches!(stack.state.reads, StatementConnections::Pool(_)));
+    assert!(matches!(stack.state.writes, StatementConnections::Pool(_)));
     let user = stack.user(Role::User).await;
     let created = stack.create(&user, "Pooled", None).await?;
     assert_eq!(stack.get(&user, created.id).await?, created);
-    assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources, vec![created]);
+    assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources, vec![created.clone()]);
+    let renamed = stack
+        .update(&user, pb::Resource { id: created.id, title: "Renamed".into(), ..Default::default() }, Some(&["title"]))
+        .await?;
+    assert_eq!(renamed.title, "Renamed");
+    assert!(stack.delete(&user, created.id).await?.delete_time.is_some());
     Ok(())
 }
