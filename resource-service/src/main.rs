@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use resource_service::cli::{self, Cli};
 
+/// glibc's allocator took 18 % of the CPU per call in a profile of ListResources.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match cli::run(Cli::parse()).await {
