@@ -6,6 +6,7 @@
 //! rows, `startup` wires it all to a listener.
 
 pub mod cli;
+pub mod connection_metrics;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -12,6 +12,7 @@ use shared::DbPool;
 use shared::pipelined::StatementConnections;
 use tonic::service::Routes;
 
+use crate::connection_metrics::SharedConnectionsCollector;
 use crate::error::ERROR_DOMAIN;
 use crate::grpc::ResourceApi;
 use crate::purge;
@@ -63,7 +64,9 @@ impl Application {
             .latency_histogram("auth_client_validation_seconds", "Time of ValidateToken calls to the auth service");
         guard.observe_calls(Arc::new(move |elapsed| call_seconds.observe(elapsed.as_secs_f64())));
         let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
-        Ok(Self { listeners, state: Arc::new(AppState { pool, reads, writes }), guard, settings, metrics })
+        let state = Arc::new(AppState { pool, reads, writes });
+        metrics.register_collector(SharedConnectionsCollector::new(Arc::clone(&state)));
+        Ok(Self { listeners, state, guard, settings, metrics })
     }
 
     /// The gRPC address actually bound.

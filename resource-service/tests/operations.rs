@@ -194,6 +194,11 @@ async fn metrics_are_served_and_count_calls_pool_and_cache() -> TestResult {
     assert!(series(&text, "auth_client_validation_seconds_count").unwrap_or(0.0) >= 1.0, "{text}");
     assert!(text.contains("db_pool_connections_idle"), "{text}");
     assert!(text.contains("db_pool_waits_total"), "{text}");
+    // The three listings shared one read connection, opened once.
+    assert_eq!(series(&text, "db_shared_reads_connections_open"), Some(1.0), "{text}");
+    assert_eq!(series(&text, "db_shared_reads_connects_total"), Some(1.0), "{text}");
+    assert_eq!(series(&text, "db_shared_reads_connect_failures_total"), Some(0.0), "{text}");
+    assert!(series(&text, "db_shared_writes_connections_configured").is_some(), "{text}");
 
     let auth_text = scrape(auth_metrics).await?;
     let validate = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="auth.v1.AuthService",grpc_method="ValidateToken",grpc_code="OK"}"#;

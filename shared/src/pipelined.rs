@@ -54,6 +54,20 @@ pub struct PipelinedConnections {
     connect_timeout: Duration,
     slots: Box<[Slot]>,
     next: AtomicUsize,
+    failed_connects: AtomicU64,
+}
+
+/// What shared connections are doing, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SharedStats {
+    /// Connections open now.
+    pub open: usize,
+    /// Connections configured.
+    pub configured: usize,
+    /// Attempts to open one, ever.
+    pub connects: u64,
+    /// Those that failed.
+    pub failed_connects: u64,
 }
 
 /// One shared connection: the live one, if any, and the lock that serialises replacing it.
@@ -93,7 +107,7 @@ impl PipelinedConnections {
     /// opened yet; opening one gives up after `connect_timeout`.
     pub fn new(database_url: Secret, count: usize, connect_timeout: Duration) -> Self {
         let slots = (0..count.max(1)).map(|_| Slot::default()).collect();
-        Self { database_url, connect_timeout, slots, next: AtomicUsize::new(0) }
+        Self { database_url, connect_timeout, slots, next: AtomicUsize::new(0), failed_connects: AtomicU64::new(0) }
     }
 
     /// The next shared connection in turn, opened (again) if it is not open.
@@ -124,9 +138,20 @@ impl PipelinedConnections {
                 Ok(SharedConnection(live))
             }
             Err(error) => {
+                self.failed_connects.fetch_add(1, Ordering::Relaxed);
                 *last_error = Some(error.clone());
                 Err(error)
             }
+        }
+    }
+
+    /// Open connections and connect attempts so far.
+    pub fn stats(&self) -> SharedStats {
+        SharedStats {
+            open: self.slots.iter().filter(|slot| slot.current().is_some()).count(),
+            configured: self.slots.len(),
+            connects: self.slots.iter().map(|slot| slot.attempts.load(Ordering::Relaxed)).sum(),
+            failed_connects: self.failed_connects.load(Ordering::Relaxed),
         }
     }
 
@@ -199,6 +224,14 @@ impl StatementConnections {
             Self::Pool(pool)
         } else {
             Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout))
+        }
+    }
+
+    /// The shared connections' figures; `None` when statements use the pool.
+    pub fn stats(&self) -> Option<SharedStats> {
+        match self {
+            Self::Pipelined(shared) => Some(shared.stats()),
+            Self::Pool(_) => None,
         }
     }
 

@@ -45,6 +45,8 @@ async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -
     let one = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 1, Duration::from_secs(5)));
     let backends = concurrent_reads(&one, 64).await?;
     assert!(backends.iter().all(|&backend| backend == backends[0]), "one connection serves every read: {backends:?}");
+    let stats = one.stats();
+    assert_eq!((stats.open, stats.connects, stats.failed_connects), (1, 1, 0), "{stats:?}");
 
     let two = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 2, Duration::from_secs(5)));
     let mut distinct = concurrent_reads(&two, 64).await?;
@@ -120,6 +122,10 @@ async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestRes
     // A later read tries again rather than repeating an old failure forever.
     assert!(connections.get().await.is_err());
     assert_eq!(AtomicUsize::load(&accepted, Ordering::SeqCst), attempts + 1);
+    let stats = connections.stats();
+    assert_eq!(stats.open, 0);
+    assert_eq!(stats.failed_connects, stats.connects, "{stats:?}");
+    assert_eq!(usize::try_from(stats.connects)?, attempts + 1, "{stats:?}");
     silent.abort();
     Ok(())
 }
