@@ -44,15 +44,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
         let statement_connections = |count| {
-            StatementConnections::new(
-                settings.database_url.clone(),
-                count,
-                settings.pool.connection_timeout,
-                pool.clone(),
-            )
+            StatementConnections::new(&settings.database_url, count, settings.pool.connection_timeout, pool.clone())
         };
-        let reads = statement_connections(settings.read_connections);
-        let writes = statement_connections(settings.write_connections);
+        let reads = statement_connections(settings.read_connections)?;
+        let writes = statement_connections(settings.write_connections)?;
         let channel = match settings.auth_dns_refresh {
             Some(refresh) => api_client::connect_balanced(&settings.auth_url, &settings.auth_client, refresh)?,
             None => api_client::connect_lazy(&settings.auth_url, &settings.auth_client)?,

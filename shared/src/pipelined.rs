@@ -16,7 +16,9 @@
 //! A connection is opened on first use and replaced on the first use after it is lost (the
 //! database restarted, the backend was terminated): the service starts while the database is
 //! down and recovers by itself. While the database is unreachable, the requests waiting on one
-//! connection attempt all get its error instead of each trying again in turn.
+//! connection attempt all get its error instead of each trying again in turn. A database host
+//! that vanishes without closing the socket is noticed by TCP keep-alives and a TCP user timeout
+//! within about half a minute (unless the URL sets them), not after the kernel's default 2 hours.
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -50,10 +52,15 @@ impl From<PoolError> for ConnectError {
 
 /// Connections shared by every concurrent statement, handed out in turn.
 pub struct PipelinedConnections {
-    database_url: Secret,
-    connect_timeout: Duration,
-    slots: Box<[Slot]>,
+    connector: Arc<Connector>,
+    slots: Box<[Arc<Slot>]>,
     next: AtomicUsize,
+}
+
+/// How a connection is opened, and how many attempts failed.
+struct Connector {
+    config: tokio_postgres::Config,
+    connect_timeout: Duration,
     failed_connects: AtomicU64,
 }
 
@@ -104,10 +111,19 @@ impl std::fmt::Debug for PipelinedConnections {
 
 impl PipelinedConnections {
     /// `count` shared connections (at least one) to the database at `database_url`, none
-    /// opened yet; opening one gives up after `connect_timeout`.
-    pub fn new(database_url: Secret, count: usize, connect_timeout: Duration) -> Self {
-        let slots = (0..count.max(1)).map(|_| Slot::default()).collect();
-        Self { database_url, connect_timeout, slots, next: AtomicUsize::new(0), failed_connects: AtomicU64::new(0) }
+    /// opened yet; opening one gives up after `connect_timeout`. Fails only on a malformed URL.
+    pub fn new(database_url: &Secret, count: usize, connect_timeout: Duration) -> Result<Self, ConnectError> {
+        let config = database_url
+            .expose()
+            .parse::<tokio_postgres::Config>()
+            .map_err(|error| ConnectError::Failed(format!("the database URL is not valid: {error}")))?;
+        let connector = Arc::new(Connector {
+            config: with_liveness_checks(config),
+            connect_timeout,
+            failed_connects: AtomicU64::new(0),
+        });
+        let slots = (0..count.max(1)).map(|_| Arc::new(Slot::default())).collect();
+        Ok(Self { connector, slots, next: AtomicUsize::new(0) })
     }
 
     /// The next shared connection in turn, opened (again) if it is not open.
@@ -116,33 +132,10 @@ impl PipelinedConnections {
         if let Some(live) = slot.current() {
             return Ok(SharedConnection(live));
         }
-        let attempts_before = slot.attempts.load(Ordering::Acquire);
-        let mut last_error = slot.connecting.lock().await;
-        if let Some(live) = slot.current() {
-            return Ok(SharedConnection(live));
-        }
-        // An attempt ended while this call waited, and failed: share its answer rather than
-        // queueing one more connect timeout behind it.
-        if slot.attempts.load(Ordering::Acquire) != attempts_before
-            && let Some(error) = last_error.clone()
-        {
-            return Err(error);
-        }
-        let outcome = self.connect().await;
-        slot.attempts.fetch_add(1, Ordering::AcqRel);
-        match outcome {
-            Ok(live) => {
-                let live = Arc::new(live);
-                *slot.live.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&live));
-                *last_error = None;
-                Ok(SharedConnection(live))
-            }
-            Err(error) => {
-                self.failed_connects.fetch_add(1, Ordering::Relaxed);
-                *last_error = Some(error.clone());
-                Err(error)
-            }
-        }
+        // On a task of its own: a caller cancelled meanwhile (its deadline passed) does not
+        // abandon the attempt half-way, and the connection is kept for the next callers.
+        let opening = tokio::spawn(Arc::clone(slot).open(Arc::clone(&self.connector)));
+        opening.await.unwrap_or_else(|failure| Err(ConnectError::Failed(failure.to_string())))
     }
 
     /// Open connections and connect attempts so far.
@@ -151,14 +144,37 @@ impl PipelinedConnections {
             open: self.slots.iter().filter(|slot| slot.current().is_some()).count(),
             configured: self.slots.len(),
             connects: self.slots.iter().map(|slot| slot.attempts.load(Ordering::Relaxed)).sum(),
-            failed_connects: self.failed_connects.load(Ordering::Relaxed),
+            failed_connects: self.connector.failed_connects.load(Ordering::Relaxed),
         }
     }
+}
 
+/// Keep-alives after 10 s idle (then every 5 s, 3 probes) and a 20 s TCP user timeout, unless
+/// the URL sets them: a vanished host is then noticed in about half a minute.
+fn with_liveness_checks(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    const KERNEL_DEFAULT_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+    if config.get_keepalives_idle() == KERNEL_DEFAULT_IDLE {
+        config.keepalives_idle(Duration::from_secs(10));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(Duration::from_secs(5));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(20));
+    }
+    config
+}
+
+impl Connector {
     /// Opens a connection and drives it on its own task, which marks it closed when it ends.
     async fn connect(&self) -> Result<Live, ConnectError> {
         let connecting = async {
-            let (client, connection) = tokio_postgres::connect(self.database_url.expose(), tokio_postgres::NoTls)
+            let (client, connection) = self
+                .config
+                .connect(tokio_postgres::NoTls)
                 .await
                 .map_err(|error| ConnectError::Failed(error.to_string()))?;
             let closed = Arc::new(AtomicBool::new(false));
@@ -173,9 +189,13 @@ impl PipelinedConnections {
                 AsyncPgConnection::try_from(client).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
             Ok(Live { connection, closed })
         };
-        tokio::time::timeout(self.connect_timeout, connecting)
+        let outcome = tokio::time::timeout(self.connect_timeout, connecting)
             .await
-            .unwrap_or(Err(ConnectError::Timeout(self.connect_timeout)))
+            .unwrap_or(Err(ConnectError::Timeout(self.connect_timeout)));
+        if outcome.is_err() {
+            self.failed_connects.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
     }
 }
 
@@ -184,6 +204,35 @@ impl Slot {
     fn current(&self) -> Option<Arc<Live>> {
         let live = self.live.read().unwrap_or_else(PoisonError::into_inner);
         live.as_ref().filter(|live| !live.closed.load(Ordering::Acquire)).cloned()
+    }
+
+    /// Opens this slot's connection, unless someone else did or an attempt failed while this
+    /// one waited its turn (its error is shared rather than one more connect timeout queued).
+    async fn open(self: Arc<Self>, connector: Arc<Connector>) -> Result<SharedConnection, ConnectError> {
+        let attempts_before = self.attempts.load(Ordering::Acquire);
+        let mut last_error = self.connecting.lock().await;
+        if let Some(live) = self.current() {
+            return Ok(SharedConnection(live));
+        }
+        if self.attempts.load(Ordering::Acquire) != attempts_before
+            && let Some(error) = last_error.clone()
+        {
+            return Err(error);
+        }
+        let outcome = connector.connect().await;
+        self.attempts.fetch_add(1, Ordering::AcqRel);
+        match outcome {
+            Ok(live) => {
+                let live = Arc::new(live);
+                *self.live.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&live));
+                *last_error = None;
+                Ok(SharedConnection(live))
+            }
+            Err(error) => {
+                *last_error = Some(error.clone());
+                Err(error)
+            }
+        }
     }
 }
 
@@ -218,12 +267,17 @@ impl Deref for StatementConnection<'_> {
 
 impl StatementConnections {
     /// `count` shared connections to `database_url`, or statements through `pool` when `count`
-    /// is 0.
-    pub fn new(database_url: Secret, count: usize, connect_timeout: Duration, pool: DbPool) -> Self {
+    /// is 0. Fails only on a malformed URL.
+    pub fn new(
+        database_url: &Secret,
+        count: usize,
+        connect_timeout: Duration,
+        pool: DbPool,
+    ) -> Result<Self, ConnectError> {
         if count == 0 {
-            Self::Pool(pool)
+            Ok(Self::Pool(pool))
         } else {
-            Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout))
+            Ok(Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout)?))
         }
     }
 
@@ -241,5 +295,28 @@ impl StatementConnections {
             Self::Pipelined(shared) => Ok(StatementConnection::Shared(shared.get().await?)),
             Self::Pool(pool) => Ok(StatementConnection::Pooled(Box::new(pool.get().await?))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::with_liveness_checks;
+
+    #[test]
+    fn a_vanished_host_is_noticed_in_seconds_unless_the_url_says_otherwise() -> Result<(), tokio_postgres::Error> {
+        let plain = with_liveness_checks("postgres://app@db/app".parse()?);
+        assert_eq!(plain.get_keepalives_idle(), Duration::from_secs(10));
+        assert_eq!(plain.get_tcp_user_timeout(), Some(&Duration::from_secs(20)));
+        assert_eq!(
+            (plain.get_keepalives_interval(), plain.get_keepalives_retries()),
+            (Some(Duration::from_secs(5)), Some(3))
+        );
+
+        let chosen = with_liveness_checks("postgres://app@db/app?keepalives_idle=60&tcp_user_timeout=90".parse()?);
+        assert_eq!(chosen.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(chosen.get_tcp_user_timeout(), Some(&Duration::from_secs(90)));
+        Ok(())
     }
 }

@@ -42,13 +42,13 @@ async fn concurrent_reads(connections: &Arc<PipelinedConnections>, reads: i32) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -> TestResult {
     let db = devkit::test_database().await?;
-    let one = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 1, Duration::from_secs(5)));
+    let one = Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?);
     let backends = concurrent_reads(&one, 64).await?;
     assert!(backends.iter().all(|&backend| backend == backends[0]), "one connection serves every read: {backends:?}");
     let stats = one.stats();
     assert_eq!((stats.open, stats.connects, stats.failed_connects), (1, 1, 0), "{stats:?}");
 
-    let two = Arc::new(PipelinedConnections::new(Secret::new(&db.url), 2, Duration::from_secs(5)));
+    let two = Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 2, Duration::from_secs(5))?);
     let mut distinct = concurrent_reads(&two, 64).await?;
     distinct.sort_unstable();
     distinct.dedup();
@@ -59,7 +59,7 @@ async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -
 #[tokio::test]
 async fn a_lost_connection_is_replaced_on_next_use() -> TestResult {
     let db = devkit::test_database().await?;
-    let connections = PipelinedConnections::new(Secret::new(&db.url), 1, Duration::from_secs(5));
+    let connections = PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?;
     let held = connections.get().await?;
     let (first_backend, _) = backend_and_echo(&held, 1).await?;
 
@@ -104,8 +104,8 @@ async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestRes
         }
     });
 
-    let timeout = Duration::from_millis(500);
-    let connections = Arc::new(PipelinedConnections::new(Secret::new(&url), 1, timeout));
+    let timeout = Duration::from_secs(1);
+    let connections = Arc::new(PipelinedConnections::new(&Secret::new(&url), 1, timeout)?);
     let waiting: Vec<_> = (0..20)
         .map(|_| {
             let connections = Arc::clone(&connections);
@@ -127,5 +127,27 @@ async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestRes
     assert_eq!(stats.failed_connects, stats.connects, "{stats:?}");
     assert_eq!(usize::try_from(stats.connects)?, attempts + 1, "{stats:?}");
     silent.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_abandon_the_connect_attempt() -> TestResult {
+    let db = devkit::test_database().await?;
+    let connections = PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?;
+    // Gives up long before a connection can be open (the startup handshake alone takes longer).
+    let gave_up = tokio::time::timeout(Duration::from_micros(1), connections.get()).await;
+    assert!(gave_up.is_err(), "the connection opened within a microsecond");
+
+    let mut opened = false;
+    for _ in 0..100 {
+        if connections.stats().open == 1 {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opened, "the attempt was abandoned with its caller: {:?}", connections.stats());
+    backend_and_echo(&*connections.get().await?, 4).await?;
+    assert_eq!(connections.stats().connects, 1, "the next read used the connection opened meanwhile");
     Ok(())
 }

@@ -56,6 +56,8 @@ async fn with_the_database_down_calls_are_unavailable_and_recover_when_it_return
     .await;
     let user = stack.user(Role::User).await;
     let created = stack.create(&user, "survives", None).await?;
+    // The shared read connection is open when the database goes away, not opened after.
+    stack.get(&user, created.id).await?;
 
     tokio::task::spawn_blocking(move || cluster.stop()).await??;
     let during = tokio::time::timeout(Duration::from_secs(10), stack.get(&user, created.id)).await?;

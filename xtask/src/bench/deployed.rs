@@ -40,12 +40,13 @@ impl Deployment {
     }
 
     /// The worker threads tokio starts in the pod on a node with `cpus` CPUs: the limit
-    /// rounded up, at least one, at most `cpus`.
+    /// rounded down, as `available_parallelism` rounds a cgroup quota, at least one, at most
+    /// `cpus`.
     pub fn worker_threads(&self, cpus: usize) -> usize {
         let cpus = cpus.max(1);
         // A limit is a few CPUs at most: the cast cannot truncate.
         #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a small positive number")]
-        self.cpu_limit.map_or(cpus, |limit| (limit.ceil() as usize).clamp(1, cpus))
+        self.cpu_limit.map_or(cpus, |limit| (limit.floor() as usize).clamp(1, cpus))
     }
 }
 
@@ -108,7 +109,8 @@ mod tests {
     fn worker_threads_follow_the_limit_within_the_machine() {
         let limited = |cpu_limit| Deployment { env: Vec::new(), cpu_limit };
         assert_eq!(limited(Some(1.0)).worker_threads(2), 1);
-        assert_eq!(limited(Some(1.5)).worker_threads(4), 2);
+        assert_eq!(limited(Some(1.5)).worker_threads(4), 1);
+        assert_eq!(limited(Some(2.0)).worker_threads(4), 2);
         assert_eq!(limited(Some(4.0)).worker_threads(2), 2);
         assert_eq!(limited(Some(0.25)).worker_threads(2), 1);
         assert_eq!(limited(None).worker_threads(2), 2);

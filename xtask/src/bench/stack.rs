@@ -1,8 +1,8 @@
 //! The servers under test, configured as deployed: the release binaries, in a clean environment
 //! holding the settings of their ConfigMaps in `deploy/k8s` (JSON logs at `info`, so every RPC
-//! writes a line; metrics served; the 5 s validation cache; 8 pooled connections) and the worker
-//! threads their CPU limits give them in a pod (see [`Deployment`]), otherwise the binaries'
-//! defaults (argon2id m=19 MiB t=2 p=1, one hash per CPU). Plus the echo server.
+//! writes a line; metrics served; the 5 s validation cache; the pools and shared connections)
+//! and the worker threads their CPU limits give them in a pod (see [`Deployment`]), otherwise
+//! the binaries' defaults (argon2id m=19 MiB t=2 p=1, one hash per CPU). Plus the echo server.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
