@@ -4,6 +4,7 @@
 //! Layout: `domain` validates raw input, `ops` holds the operations, `store` the queries,
 //! `grpc` the thin tonic adapters, `startup` wires it all to a listener.
 
+pub mod allocator;
 pub mod change_listener;
 pub mod cli;
 pub mod domain;
