@@ -1,6 +1,7 @@
 //! What both services share: the database (Diesel schema, row models, the connection pool and
-//! the shared pipelined connections, the embedded migrations, keyset pagination) and the plumbing of a service binary (secrets,
-//! logging, shutdown, field violations). No gRPC here, so a migration job or a tool can use it alone.
+//! the shared pipelined connections, the embedded migrations, keyset pagination) and the
+//! plumbing of a service binary (secrets, logging, shutdown, field violations). No gRPC here, so
+//! a migration job or a tool can use it alone.
 
 pub mod config;
 pub mod migrate;

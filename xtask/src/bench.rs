@@ -65,7 +65,8 @@ pub struct BenchArgs {
     /// Serve the services' Prometheus /metrics (as deployed) or not.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
-    /// Extra environment for both services, `KEY=VALUE` (repeatable), e.g. `DATABASE_READ_CONNECTIONS=0` (after the deployed settings, which it overrides).
+    /// Extra environment for both services, `KEY=VALUE` (repeatable), e.g.
+    /// `DATABASE_READ_CONNECTIONS=0`; it overrides the deployed settings.
     #[arg(long = "service-env", value_parser = parse_key_value)]
     pub service_env: Vec<(String, String)>,
     /// Skip `cargo build --release` and use the binaries already in target/release.
