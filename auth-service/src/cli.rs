@@ -120,6 +120,13 @@ pub struct ServeArgs {
     /// coherent across replicas by PostgreSQL notifications. 0 queries the database every time.
     #[arg(long, env = "AUTH_SESSION_CACHE_CAPACITY", default_value_t = settings::DEFAULT_SESSION_CACHE_CAPACITY)]
     pub session_cache_capacity: u64,
+    /// How long sessions are kept after they expire or are revoked (and refresh tokens after
+    /// they expire) before they are purged.
+    #[arg(long, env = "AUTH_SESSION_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub session_retention: Duration,
+    /// How often the purge of ended sessions runs.
+    #[arg(long, env = "AUTH_PURGE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub purge_interval: Duration,
     /// Email of an admin to create on start-up if missing.
     #[arg(long, env = "AUTH_FIRST_ADMIN_EMAIL", requires = "first_admin_password")]
     pub first_admin_email: Option<String>,
@@ -261,6 +268,8 @@ impl ServeArgs {
             },
             passwords,
             session_cache_capacity: self.session_cache_capacity,
+            session_retention: self.session_retention,
+            purge_interval: self.purge_interval,
             first_admin,
             server: self.server.to_settings(DEFAULT_METRICS_ADDR.parse()?)?,
         })

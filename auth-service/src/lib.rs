@@ -14,6 +14,7 @@ pub mod hash_workers;
 pub mod live_sessions;
 pub mod ops;
 pub mod passwords;
+pub mod purge;
 pub mod settings;
 pub mod startup;
 pub mod state;

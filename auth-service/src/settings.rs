@@ -28,6 +28,10 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// Most sessions held in memory for token checks (0: every check queries the database).
     pub session_cache_capacity: u64,
+    /// How long ended sessions and expired refresh tokens are kept before they are purged.
+    pub session_retention: Duration,
+    /// How often the purge runs.
+    pub purge_interval: Duration,
     /// An admin to create at start-up if missing.
     pub first_admin: Option<AdminAccount>,
     /// Health, limits, metrics, TLS, shutdown.
@@ -101,7 +105,8 @@ impl Default for PasswordSettings {
 }
 
 impl Settings {
-    /// Defaults for a database and a secret: loopback port 50051, default pool and hashing.
+    /// Defaults for a database and a secret: loopback port 50051, default pool and hashing,
+    /// ended sessions kept 30 days and purged hourly.
     pub fn new(database_url: Secret, signing_secret: Secret) -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -110,6 +115,8 @@ impl Settings {
             tokens: TokenSettings::with_secret(signing_secret),
             passwords: PasswordSettings::default(),
             session_cache_capacity: DEFAULT_SESSION_CACHE_CAPACITY,
+            session_retention: Duration::from_secs(30 * 24 * 3600),
+            purge_interval: Duration::from_secs(3600),
             first_admin: None,
             server: ServerSettings::default(),
         }

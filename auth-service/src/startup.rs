@@ -13,6 +13,7 @@ use crate::change_listener;
 use crate::error::ERROR_DOMAIN;
 use crate::grpc::{AuthApi, UserApi};
 use crate::ops::accounts;
+use crate::purge;
 use crate::settings::Settings;
 use crate::state::AppState;
 pub use shared::shutdown::shutdown_signal;
@@ -74,9 +75,15 @@ impl Application {
         let listener = (self.settings.session_cache_capacity > 0)
             .then(|| change_listener::spawn(self.settings.database_url.expose(), Arc::clone(&self.state.live_sessions)))
             .transpose()?;
+        let purge = tokio::spawn(purge::run_periodically(
+            Arc::clone(&self.state),
+            self.settings.session_retention,
+            self.settings.purge_interval,
+        ));
         let served =
             service_kit::serve(info, &self.settings.server, self.listeners, routes, None, pool, self.metrics, shutdown)
                 .await;
+        purge.abort();
         if let Some(listener) = listener {
             listener.abort();
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use shared::retention;
 
 use crate::error::ResourceError;
 use crate::startup::AppState;
@@ -11,21 +11,11 @@ use crate::store;
 
 /// Deletes for good what was soft-deleted more than `retention` ago; how many rows.
 pub async fn purge_once(state: &AppState, retention: Duration) -> Result<usize, ResourceError> {
-    let retention = TimeDelta::from_std(retention).map_err(|error| ResourceError::Unexpected(error.into()))?;
-    let cutoff = Utc::now() - retention;
+    let Some(cutoff) = retention::cutoff(retention) else { return Ok(0) };
     Ok(store::purge_deleted_before(&*state.pool.get().await?, cutoff).await?)
 }
 
 /// Purges every `interval`, forever; failures are logged and retried at the next tick.
 pub async fn run_periodically(state: Arc<AppState>, retention: Duration, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match purge_once(&state, retention).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged soft-deleted resources past their retention"),
-            Err(error) => tracing::warn!(%error, "purging soft-deleted resources failed; retrying later"),
-        }
-    }
+    retention::purge_periodically("soft-deleted resources", interval, || purge_once(&state, retention)).await;
 }

@@ -108,3 +108,28 @@ pub async fn with_user(conn: &mut Conn, session_id: i32, user_id: i32) -> QueryR
         .await
         .optional()
 }
+
+/// Deletes at most `batch` sessions that expired or were revoked before `cutoff`, with their
+/// refresh tokens (`ON DELETE CASCADE`); how many sessions.
+pub async fn delete_ended_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    let ended: Vec<i32> = sessions::table
+        .select(sessions::id)
+        .filter(sessions::expires_at.lt(cutoff).or(sessions::revoked_at.lt(cutoff)))
+        .limit(batch)
+        .load(conn)
+        .await?;
+    diesel::delete(sessions::table.filter(sessions::id.eq_any(ended))).execute(conn).await
+}
+
+/// Deletes at most `batch` refresh tokens that expired before `cutoff`: the rotated ones of
+/// sessions still in use, which would otherwise pile up one per refresh. Presented again, such
+/// a token is refused as unknown instead of revoking its session as reused; how many.
+pub async fn delete_tokens_expired_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    let expired: Vec<i32> = refresh_tokens::table
+        .select(refresh_tokens::id)
+        .filter(refresh_tokens::expires_at.lt(cutoff))
+        .limit(batch)
+        .load(conn)
+        .await?;
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::id.eq_any(expired))).execute(conn).await
+}

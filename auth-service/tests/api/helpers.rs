@@ -161,6 +161,12 @@ impl TestApp {
         Ok(self.auth.clone().validate_token(request).await?.into_inner())
     }
 
+    /// Runs SQL on the service's database; how many rows it touched.
+    pub async fn run_sql(&self, sql: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = self.state.pool.get().await?;
+        Ok(diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).await?)
+    }
+
     /// Refresh.
     pub async fn refresh(&self, refresh_token: &str) -> Result<pb::TokenPair, Status> {
         let request = pb::RefreshRequest { refresh_token: refresh_token.into() };

@@ -6,6 +6,7 @@ mod helpers;
 mod login;
 mod migrations;
 mod outage;
+mod purge;
 mod refresh;
 mod register;
 mod replicas;

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use api_client::auth::v1 as pb;
-use diesel_async::RunQueryDsl as _;
 use shared::pool::PoolSettings;
 use tonic::Code;
 
@@ -33,13 +32,6 @@ async fn until_refused(app: &TestApp, token: &str) -> Result<pb::ValidateTokenRe
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Runs SQL on the app's database.
-async fn execute(app: &TestApp, sql: &str) -> TestResult {
-    let mut conn = app.state.pool.get().await?;
-    diesel::sql_query(sql).execute(&mut conn).await?;
-    Ok(())
 }
 
 /// Two replicas on one database with one signing key, both hearing changes.
@@ -72,7 +64,7 @@ async fn a_change_made_in_sql_reaches_every_replica() -> TestResult {
     for replica in [&first, &second] {
         assert_eq!(replica.validate(token).await?.role(), pb::Role::User);
     }
-    execute(&first, &format!("UPDATE users SET role = 'guest' WHERE id = {}", user.user.id)).await?;
+    first.run_sql(&format!("UPDATE users SET role = 'guest' WHERE id = {}", user.user.id)).await?;
     for replica in [&first, &second] {
         let deadline = Instant::now() + PROPAGATION;
         while replica.validate(token).await?.role() != pb::Role::Guest {
@@ -80,7 +72,7 @@ async fn a_change_made_in_sql_reaches_every_replica() -> TestResult {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    execute(&first, &format!("UPDATE users SET is_active = false WHERE id = {}", user.user.id)).await?;
+    first.run_sql(&format!("UPDATE users SET is_active = false WHERE id = {}", user.user.id)).await?;
     for replica in [&first, &second] {
         assert_error(until_refused(replica, token).await, Code::PermissionDenied, "ACCOUNT_DISABLED");
     }
@@ -115,17 +107,16 @@ async fn after_losing_its_listener_a_replica_misses_no_change_and_listens_again(
     app.validate(token).await?;
 
     // Cut the listening connection, then change the user while nobody listens.
-    execute(
-        &app,
+    app.run_sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE application_name = 'auth-service change listener' AND datname = current_database()",
     )
     .await?;
-    execute(&app, &format!("UPDATE users SET is_active = false WHERE id = {}", user.user.id)).await?;
+    app.run_sql(&format!("UPDATE users SET is_active = false WHERE id = {}", user.user.id)).await?;
     assert_error(until_refused(&app, token).await, Code::PermissionDenied, "ACCOUNT_DISABLED");
 
     until_listening(&app).await;
-    execute(&app, &format!("UPDATE users SET is_active = true WHERE id = {}", user.user.id)).await?;
+    app.run_sql(&format!("UPDATE users SET is_active = true WHERE id = {}", user.user.id)).await?;
     let deadline = Instant::now() + PROPAGATION;
     while app.validate(token).await.is_err() {
         assert!(Instant::now() < deadline, "the reactivation was not seen");

@@ -1,0 +1,41 @@
+//! The retention of ended sessions: sessions that expired or were revoked more than the
+//! retention ago go, with their refresh tokens, and so do the refresh tokens (rotated ones of
+//! sessions still in use) that expired that long ago. Without it both tables grow by a row per
+//! login and per refresh, for ever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::retention;
+
+use crate::error::AuthError;
+use crate::state::AppState;
+use crate::store;
+
+/// Rows deleted per statement: a backlog goes in short transactions rather than one long one.
+const BATCH: usize = 1000;
+
+/// Deletes what ended more than `retention` ago; how many sessions and refresh tokens (the
+/// tokens of a deleted session not counted).
+pub async fn purge_once(state: &AppState, retention: Duration) -> Result<usize, AuthError> {
+    let Some(cutoff) = retention::cutoff(retention) else { return Ok(0) };
+    let mut conn = state.pool.get().await?;
+    let batch = i64::try_from(BATCH).unwrap_or(i64::MAX);
+    let mut purged = 0;
+    loop {
+        let sessions = store::sessions::delete_ended_before(&mut conn, cutoff, batch).await?;
+        let tokens = store::sessions::delete_tokens_expired_before(&mut conn, cutoff, batch).await?;
+        purged += sessions + tokens;
+        if sessions < BATCH && tokens < BATCH {
+            return Ok(purged);
+        }
+    }
+}
+
+/// Purges every `interval`, forever; failures are logged and retried at the next tick.
+pub async fn run_periodically(state: Arc<AppState>, retention: Duration, interval: Duration) {
+    retention::purge_periodically("ended sessions and expired refresh tokens", interval, || {
+        purge_once(&state, retention)
+    })
+    .await;
+}

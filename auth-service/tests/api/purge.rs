@@ -1,0 +1,105 @@
+//! The retention of ended sessions: what expired or was revoked longer ago than the retention
+//! is deleted, with its refresh tokens; sessions in use and recently ended ones stay.
+
+use std::time::{Duration, Instant};
+
+use auth_service::purge;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use shared::schema::{refresh_tokens, sessions};
+
+use crate::helpers::{TestApp, TestResult, id, spawn_app, spawn_app_with};
+
+const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Sessions and refresh tokens of a user: (sessions, tokens).
+async fn rows_of(app: &TestApp, user_id: i64) -> Result<(i64, i64), Box<dyn std::error::Error + Send + Sync>> {
+    let mut conn = app.state.pool.get().await?;
+    let sessions = sessions::table.filter(sessions::user_id.eq(id(user_id))).count().get_result(&mut conn).await?;
+    let tokens =
+        refresh_tokens::table.filter(refresh_tokens::user_id.eq(id(user_id))).count().get_result(&mut conn).await?;
+    Ok((sessions, tokens))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_and_tokens_past_the_retention_are_purged_and_the_rest_stays() -> TestResult {
+    let app = spawn_app().await;
+    let (expired, revoked_long_ago, revoked_lately, in_use) =
+        (app.new_user().await, app.new_user().await, app.new_user().await, app.new_user().await);
+    for table in ["sessions", "refresh_tokens"] {
+        let sql =
+            format!("UPDATE {table} SET expires_at = now() - interval '31 days' WHERE user_id = {}", expired.user.id);
+        app.run_sql(&sql).await?;
+    }
+    app.run_sql(&format!(
+        "UPDATE sessions SET revoked_at = now() - interval '31 days' WHERE user_id = {}",
+        revoked_long_ago.user.id
+    ))
+    .await?;
+    app.run_sql(&format!(
+        "UPDATE sessions SET revoked_at = now() - interval '1 day' WHERE user_id = {}",
+        revoked_lately.user.id
+    ))
+    .await?;
+    // A session in use: its first token was rotated, and that token expired long ago.
+    let current = app.refresh(&in_use.tokens.refresh_token).await?;
+    let rotated = app
+        .run_sql(&format!(
+            "UPDATE refresh_tokens SET expires_at = now() - interval '31 days' \
+             WHERE user_id = {} AND rotated_at IS NOT NULL",
+            in_use.user.id
+        ))
+        .await?;
+    assert_eq!(rotated, 1);
+
+    // Two sessions (their tokens go with them) and the one rotated token.
+    assert_eq!(purge::purge_once(&app.state, THIRTY_DAYS).await?, 3);
+    assert_eq!(rows_of(&app, expired.user.id).await?, (0, 0));
+    assert_eq!(rows_of(&app, revoked_long_ago.user.id).await?, (0, 0));
+    assert_eq!(rows_of(&app, revoked_lately.user.id).await?, (1, 1), "revoked a day ago: kept");
+    assert_eq!(rows_of(&app, in_use.user.id).await?, (1, 1), "only the expired rotated token went");
+    app.refresh(&current.refresh_token).await?;
+    assert_eq!(purge::purge_once(&app.state, THIRTY_DAYS).await?, 0, "nothing is left to purge");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_larger_than_one_batch_goes_in_one_purge() -> TestResult {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let inserted = app
+        .run_sql(&format!(
+            "INSERT INTO sessions (user_id, expires_at) \
+             SELECT {}, now() - interval '40 days' FROM generate_series(1, 2500)",
+            user.user.id
+        ))
+        .await?;
+    assert_eq!(inserted, 2500);
+    assert_eq!(purge::purge_once(&app.state, THIRTY_DAYS).await?, 2500);
+    assert_eq!(rows_of(&app, user.user.id).await?, (1, 1), "the user's login session stays");
+    app.validate(&user.tokens.access_token).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_purges_on_its_own_schedule() -> TestResult {
+    let app = spawn_app_with(|settings| {
+        settings.session_retention = Duration::from_secs(3600);
+        settings.purge_interval = Duration::from_millis(100);
+    })
+    .await;
+    let (ended, in_use) = (app.new_user().await, app.new_user().await);
+    app.run_sql(&format!(
+        "UPDATE sessions SET revoked_at = now() - interval '2 hours' WHERE user_id = {}",
+        ended.user.id
+    ))
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows_of(&app, ended.user.id).await? != (0, 0) {
+        assert!(Instant::now() < deadline, "the ended session was never purged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows_of(&app, in_use.user.id).await?, (1, 1), "a session in use is never purged");
+    app.validate(&in_use.tokens.access_token).await?;
+    Ok(())
+}
