@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// File holding the signing secret (instead of AUTH_JWT_SECRET).
     #[arg(long, env = "AUTH_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
+    /// During a rotation, a second secret whose tokens are accepted but which never signs: the
+    /// one being replaced, or its replacement before every replica has it.
+    #[arg(long, env = "AUTH_JWT_PREVIOUS_SECRET", hide_env_values = true)]
+    pub jwt_previous_secret: Option<Secret>,
+    /// File holding the previous signing secret (instead of AUTH_JWT_PREVIOUS_SECRET).
+    #[arg(long, env = "AUTH_JWT_PREVIOUS_SECRET_FILE")]
+    pub jwt_previous_secret_file: Option<PathBuf>,
     /// Key id (`kid`) put in token headers; derived from the secret when unset.
     #[arg(long, env = "AUTH_JWT_KEY_ID")]
     pub jwt_key_id: Option<String>,
@@ -232,6 +239,15 @@ impl ServeArgs {
         }
     }
 
+    /// The previous signing secret, when one is configured.
+    fn previous_signing_secret(&self) -> anyhow::Result<Option<Secret>> {
+        if self.jwt_previous_secret.is_none() && self.jwt_previous_secret_file.is_none() {
+            return Ok(None);
+        }
+        let name = "AUTH_JWT_PREVIOUS_SECRET";
+        read_secret(name, self.jwt_previous_secret.as_ref(), self.jwt_previous_secret_file.as_deref()).map(Some)
+    }
+
     /// Validated settings around a database URL and a signing secret.
     pub fn to_settings(&self, database_url: Secret, signing_secret: Secret) -> anyhow::Result<Settings> {
         let first_admin = match (&self.first_admin_email, &self.first_admin_password) {
@@ -264,6 +280,7 @@ impl ServeArgs {
                 access_token_lifetime: self.access_token_ttl,
                 refresh_token_lifetime: self.refresh_token_ttl,
                 reuse_grace: self.refresh_reuse_grace,
+                previous_signing_secrets: self.previous_signing_secret()?.into_iter().collect(),
                 ..TokenSettings::with_secret(signing_secret)
             },
             passwords,

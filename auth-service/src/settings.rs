@@ -43,6 +43,9 @@ pub struct Settings {
 pub struct TokenSettings {
     /// HMAC secret for access tokens (also the root of the refresh-rotation key).
     pub signing_secret: Secret,
+    /// Secrets whose tokens are accepted but which never sign: during a rotation, the one being
+    /// replaced (or, before every replica has it, the replacement), so that nobody is logged out.
+    pub previous_signing_secrets: Vec<Secret>,
     /// `kid` header; derived from the secret when `None`.
     pub key_id: Option<String>,
     /// `iss` claim.
@@ -84,6 +87,7 @@ impl TokenSettings {
     pub fn with_secret(signing_secret: Secret) -> Self {
         Self {
             signing_secret,
+            previous_signing_secrets: Vec::new(),
             key_id: None,
             issuer: "auth-service".to_owned(),
             audience: "backend-services".to_owned(),

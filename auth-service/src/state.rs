@@ -39,6 +39,7 @@ impl AppState {
             &tokens.audience,
             TimeDelta::from_std(tokens.access_token_lifetime)?,
         )
+        .and_then(|keys| keys.with_previous(&tokens.previous_signing_secrets))
         .map_err(anyhow::Error::msg)?;
         let passwords = PasswordHasher::new(
             settings.passwords.cost,
@@ -50,7 +51,7 @@ impl AppState {
             pool: shared::pool::build_pool(settings.database_url.expose(), settings.pool),
             passwords,
             access_tokens,
-            refresh_tokens: RefreshTokens::new(&tokens.signing_secret),
+            refresh_tokens: RefreshTokens::new(&tokens.signing_secret, &tokens.previous_signing_secrets),
             refresh_token_lifetime: TimeDelta::from_std(tokens.refresh_token_lifetime)?,
             reuse_grace: TimeDelta::from_std(tokens.reuse_grace)?,
             live_sessions: Arc::new(LiveSessions::new(settings.session_cache_capacity)),

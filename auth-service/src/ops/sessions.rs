@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
-use shared::models::{NewRefreshToken, Session};
+use shared::models::{NewRefreshToken, RefreshToken, Session};
 
 use super::{Caller, TokenGrant};
 use crate::error::AuthError;
@@ -109,10 +109,10 @@ async fn current_token_of_chain(
 ) -> Result<Option<(RefreshTokenValue, DateTime<Utc>)>, AuthError> {
     let mut token = start.clone();
     for _ in 0..MAX_GRACE_CHAIN {
-        token = state.refresh_tokens.successor(&token);
-        let Some(row) = store::sessions::find_token(conn, &token.digest()).await? else {
+        let Some((next, row)) = stored_successor(state, conn, &token).await? else {
             return Ok(None);
         };
+        token = next;
         if row.session_id != session.id {
             return Ok(None);
         }
@@ -120,6 +120,21 @@ async fn current_token_of_chain(
             None if row.expires_at > now => return Ok(Some((token, row.expires_at))),
             Some(rotated_at) if now - rotated_at <= state.reuse_grace => {}
             _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// The stored successor of `token`, under the current rotation key or (across a rotation of
+/// the signing secret) an earlier one.
+async fn stored_successor(
+    state: &AppState,
+    conn: &mut Conn,
+    token: &RefreshTokenValue,
+) -> Result<Option<(RefreshTokenValue, RefreshToken)>, AuthError> {
+    for candidate in state.refresh_tokens.possible_successors(token) {
+        if let Some(row) = store::sessions::find_token(conn, &candidate.digest()).await? {
+            return Ok(Some((candidate, row)));
         }
     }
     Ok(None)

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
 use shared::models::{NewRefreshToken, NewSession, RefreshToken, Session, User};
 use shared::schema::{refresh_tokens, sessions, users};
@@ -109,27 +110,57 @@ pub async fn with_user(conn: &mut Conn, session_id: i32, user_id: i32) -> QueryR
         .optional()
 }
 
-/// Deletes at most `batch` sessions that expired or were revoked before `cutoff`, with their
-/// refresh tokens (`ON DELETE CASCADE`); how many sessions.
-pub async fn delete_ended_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    let ended: Vec<i32> = sessions::table
-        .select(sessions::id)
-        .filter(sessions::expires_at.lt(cutoff).or(sessions::revoked_at.lt(cutoff)))
-        .limit(batch)
-        .load(conn)
-        .await?;
-    diesel::delete(sessions::table.filter(sessions::id.eq_any(ended))).execute(conn).await
+// The purge's statements: each deletes at most `$2` rows of sessions or refresh tokens that
+// ended before `$1`, in one statement, skipping rows another replica's purge holds. Raw SQL
+// because diesel's DSL cannot select from the table a DELETE deletes from.
+
+/// Deletes at most `batch` refresh tokens of sessions that expired or were revoked before
+/// `cutoff`; how many.
+pub async fn delete_tokens_of_sessions_ended_before(
+    conn: &mut Conn,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> QueryResult<usize> {
+    purge_statement(
+        conn,
+        "DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM refresh_tokens \
+         JOIN sessions ON sessions.id = refresh_tokens.session_id \
+         WHERE sessions.expires_at < $1 OR sessions.revoked_at < $1 \
+         LIMIT $2 FOR UPDATE OF refresh_tokens SKIP LOCKED)",
+        cutoff,
+        batch,
+    )
+    .await
 }
 
-/// Deletes at most `batch` refresh tokens that expired before `cutoff`: the rotated ones of
-/// sessions still in use, which would otherwise pile up one per refresh. Presented again, such
-/// a token is refused as unknown instead of revoking its session as reused; how many.
+/// Deletes at most `batch` sessions that expired or were revoked before `cutoff` (their
+/// refresh tokens go with them); how many.
+pub async fn delete_sessions_ended_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    purge_statement(
+        conn,
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        batch,
+    )
+    .await
+}
+
+/// Deletes at most `batch` refresh tokens that expired before `cutoff`: above all the rotated
+/// ones of sessions still in use, which would otherwise pile up one per refresh. Presented
+/// again, such a token is refused as unknown instead of revoking its session as reused; how
+/// many.
 pub async fn delete_tokens_expired_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    let expired: Vec<i32> = refresh_tokens::table
-        .select(refresh_tokens::id)
-        .filter(refresh_tokens::expires_at.lt(cutoff))
-        .limit(batch)
-        .load(conn)
-        .await?;
-    diesel::delete(refresh_tokens::table.filter(refresh_tokens::id.eq_any(expired))).execute(conn).await
+    purge_statement(
+        conn,
+        "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens \
+         WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        batch,
+    )
+    .await
+}
+
+async fn purge_statement(conn: &mut Conn, sql: &str, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    diesel::sql_query(sql).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(conn).await
 }

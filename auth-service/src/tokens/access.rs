@@ -25,10 +25,13 @@ struct Claims {
     sid: i32,
 }
 
-/// Signs and checks access tokens with one HMAC key.
+/// Signs access tokens with one HMAC key and checks them with it and with the keys it replaced.
 pub struct AccessTokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Keys of earlier signing secrets: their tokens still verify until they expire, so that
+    /// rotating the secret logs nobody out.
+    previous: Vec<DecodingKey>,
     header: Header,
     validation: Validation,
     issuer: String,
@@ -65,10 +68,7 @@ impl AccessTokenKeys {
         audience: &str,
         lifetime: TimeDelta,
     ) -> Result<Self, String> {
-        let bytes = secret.expose().as_bytes();
-        if bytes.len() < MIN_SECRET_BYTES {
-            return Err(format!("the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes"));
-        }
+        let bytes = key_bytes(secret)?;
         let key_id = key_id
             .map_or_else(|| Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect(), str::to_owned);
         let mut header = Header::new(ALGORITHM);
@@ -82,12 +82,21 @@ impl AccessTokenKeys {
         Ok(Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
+            previous: Vec::new(),
             header,
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             lifetime,
         })
+    }
+
+    /// Also accepts tokens signed with these earlier secrets (verification only).
+    pub fn with_previous(mut self, secrets: &[Secret]) -> Result<Self, String> {
+        for secret in secrets {
+            self.previous.push(DecodingKey::from_secret(key_bytes(secret)?));
+        }
+        Ok(self)
     }
 
     /// How long a new access token lives.
@@ -113,24 +122,46 @@ impl AccessTokenKeys {
         Ok(IssuedAccessToken { token: Secret::new(token), expires_at })
     }
 
-    /// Checks the header (typ, kid, alg), signature, issuer, audience, expiry and subject.
+    /// Checks the header (typ, alg), signature, issuer, audience, expiry and subject. A token
+    /// with the current key id is checked with the current key; any other with the earlier keys,
+    /// whose ids may have been derived or set by hand, so their signatures decide.
     pub fn verify(&self, token: &str) -> Result<VerifiedAccessToken, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
-        if header.alg != ALGORITHM || header.typ.as_deref() != Some(TOKEN_TYPE) || header.kid != self.header.kid {
+        if header.alg != ALGORITHM || header.typ.as_deref() != Some(TOKEN_TYPE) {
             return Err(AuthError::InvalidToken);
         }
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|error| {
-                match error.kind() {
-                    ErrorKind::ExpiredSignature => AuthError::TokenExpired,
-                    _ => AuthError::InvalidToken,
-                }
-            })?;
-        let claims = data.claims;
+        let decoded = if header.kid == self.header.kid {
+            self.decode(token, &self.decoding)
+        } else {
+            self.previous
+                .iter()
+                .map(|key| self.decode(token, key))
+                .find(|outcome| !matches!(outcome, Err(AuthError::InvalidToken)))
+                .unwrap_or(Err(AuthError::InvalidToken))
+        };
+        let claims = decoded?;
         let user_id = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::InvalidToken)?;
         Ok(VerifiedAccessToken { user_id, session_id: claims.sid, expires_at })
     }
+
+    /// The claims if `key` signed `token` and they pass validation.
+    fn decode(&self, token: &str, key: &DecodingKey) -> Result<Claims, AuthError> {
+        match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+            Ok(data) => Ok(data.claims),
+            Err(error) if matches!(error.kind(), ErrorKind::ExpiredSignature) => Err(AuthError::TokenExpired),
+            Err(_) => Err(AuthError::InvalidToken),
+        }
+    }
+}
+
+/// The secret's bytes, if long enough for HS256.
+fn key_bytes(secret: &Secret) -> Result<&[u8], String> {
+    let bytes = secret.expose().as_bytes();
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(format!("a JWT signing secret must be at least {MIN_SECRET_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -176,7 +207,34 @@ mod tests {
     }
 
     #[test]
+    fn tokens_of_a_previous_secret_still_verify_and_new_ones_use_the_current_one() {
+        const OLD: &str = "the-secret-before-the-rotation-xx";
+        let before = keys(OLD);
+        let old_token = before.issue(5, 9).unwrap();
+        let rotated = keys(SECRET).with_previous(&[Secret::new(OLD)]).unwrap();
+        let verified = rotated.verify(old_token.token.expose()).unwrap();
+        assert_eq!((verified.user_id, verified.session_id), (5, 9));
+        let new_token = rotated.issue(5, 10).unwrap();
+        assert!(matches!(before.verify(new_token.token.expose()), Err(AuthError::InvalidToken)));
+        assert!(keys(SECRET).verify(new_token.token.expose()).is_ok(), "signed with the current secret");
+        let stranger = keys("a-secret-nobody-configured-here-x").issue(5, 9).unwrap();
+        assert!(matches!(rotated.verify(stranger.token.expose()), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn an_expired_token_of_a_previous_secret_says_so() {
+        const OLD: &str = "the-secret-before-the-rotation-xx";
+        let expired = AccessTokenKeys::new(&Secret::new(OLD), None, "auth", "backends", TimeDelta::seconds(-5))
+            .unwrap()
+            .issue(1, 1)
+            .unwrap();
+        let rotated = keys(SECRET).with_previous(&[Secret::new(OLD)]).unwrap();
+        assert!(matches!(rotated.verify(expired.token.expose()), Err(AuthError::TokenExpired)));
+    }
+
+    #[test]
     fn short_secrets_are_refused() {
+        assert!(keys(SECRET).with_previous(&[Secret::new("short")]).is_err());
         assert!(AccessTokenKeys::new(&Secret::new("short"), None, "a", "b", TimeDelta::minutes(1)).is_err());
     }
 }

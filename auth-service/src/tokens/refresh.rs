@@ -50,17 +50,18 @@ impl fmt::Debug for RefreshTokenValue {
 /// by the server. That is what lets a client that lost the answer to a refresh, or two tabs
 /// refreshing at once, present the just-rotated token again within the grace interval and get
 /// the session's current token back, although only digests are stored.
+///
+/// After the signing secret is rotated, tokens rotated just before still have successors under
+/// the earlier secret's key, so the grace lookup tries those keys too.
 pub struct RefreshTokens {
-    rotation_key: Vec<u8>,
+    /// The current key first, then those of earlier signing secrets.
+    rotation_keys: Vec<Vec<u8>>,
 }
 
 impl RefreshTokens {
-    /// Derives the rotation key from the service's signing secret (domain-separated).
-    pub fn new(signing_secret: &Secret) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(signing_secret.expose().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(b"refresh-token-rotation/v1");
-        Self { rotation_key: mac.finalize().into_bytes().to_vec() }
+    /// Derives the rotation keys from the service's signing secret and the earlier ones.
+    pub fn new(signing_secret: &Secret, previous_secrets: &[Secret]) -> Self {
+        Self { rotation_keys: std::iter::once(signing_secret).chain(previous_secrets).map(rotation_key).collect() }
     }
 
     /// A new random token for a new session.
@@ -72,10 +73,31 @@ impl RefreshTokens {
 
     /// The token that replaces `token` when it is rotated.
     pub fn successor(&self, token: &RefreshTokenValue) -> RefreshTokenValue {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.rotation_key).expect("HMAC accepts keys of any length");
-        mac.update(token.0.as_bytes());
-        RefreshTokenValue(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())))
+        successor_under(&self.rotation_keys[0], token)
     }
+
+    /// The tokens that may have replaced `token`: its successor under the current key, then
+    /// under each earlier one.
+    pub fn possible_successors<'a>(
+        &'a self,
+        token: &'a RefreshTokenValue,
+    ) -> impl Iterator<Item = RefreshTokenValue> + 'a {
+        self.rotation_keys.iter().map(move |key| successor_under(key, token))
+    }
+}
+
+/// The rotation key of a signing secret (domain-separated from its use for access tokens).
+fn rotation_key(signing_secret: &Secret) -> Vec<u8> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(signing_secret.expose().as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(b"refresh-token-rotation/v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn successor_under(rotation_key: &[u8], token: &RefreshTokenValue) -> RefreshTokenValue {
+    let mut mac = Hmac::<Sha256>::new_from_slice(rotation_key).expect("HMAC accepts keys of any length");
+    mac.update(token.0.as_bytes());
+    RefreshTokenValue(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())))
 }
 
 #[cfg(test)]
@@ -83,8 +105,11 @@ mod tests {
     use super::*;
 
     fn tokens() -> RefreshTokens {
-        RefreshTokens::new(&Secret::new("0123456789abcdef0123456789abcdef"))
+        RefreshTokens::new(&Secret::new(SECRET), &[])
     }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "another-secret-another-secret-xx";
 
     #[test]
     fn generated_tokens_are_distinct_and_parse_back() {
@@ -101,8 +126,18 @@ mod tests {
         assert_eq!(next, tokens().successor(&first));
         assert_ne!(next, first);
         assert!(RefreshTokenValue::parse(next.expose()).is_some());
-        let other = RefreshTokens::new(&Secret::new("another-secret-another-secret-xx"));
+        let other = RefreshTokens::new(&Secret::new(OTHER), &[]);
         assert_ne!(other.successor(&first), next);
+    }
+
+    #[test]
+    fn after_a_rotation_of_the_secret_successors_under_the_earlier_key_are_still_found() {
+        let first = tokens().generate();
+        let before = tokens().successor(&first);
+        let rotated = RefreshTokens::new(&Secret::new(OTHER), &[Secret::new(SECRET)]);
+        let candidates: Vec<_> = rotated.possible_successors(&first).collect();
+        assert_eq!(candidates, [rotated.successor(&first), before], "the current key's first");
+        assert_ne!(rotated.successor(&first), tokens().successor(&first), "new successors use the new key");
     }
 
     #[test]

@@ -178,3 +178,27 @@ impl TestApp {
 pub fn id(api_id: i64) -> i32 {
     i32::try_from(api_id).expect("ids fit INTEGER")
 }
+
+/// Notifications heard on one channel, by a connection of their own.
+pub struct Listening {
+    /// The payloads, in order.
+    pub payloads: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _client: tokio_postgres::Client,
+}
+
+/// Listens on `channel` of the database at `database_url`.
+pub async fn listen(database_url: &str, channel: &str) -> Result<Listening, tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    let (sender, payloads) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(notification) = message
+                && sender.send(notification.payload().to_owned()).is_err()
+            {
+                return;
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    Ok(Listening { payloads, _client: client })
+}

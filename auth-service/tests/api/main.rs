@@ -3,6 +3,7 @@
 
 mod admin;
 mod helpers;
+mod key_rotation;
 mod login;
 mod migrations;
 mod outage;

@@ -1,0 +1,1 @@
+DROP INDEX idx_refresh_tokens_expires_at;
