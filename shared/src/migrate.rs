@@ -17,6 +17,8 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Arbitrary, fixed key of the advisory lock that serialises migration runs.
 const MIGRATION_LOCK_KEY: i64 = 0x006d_6967_7261_7465;
+/// How long a run waits before trying the migration lock again.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 type SyncPgConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 type HarnessError = Box<dyn std::error::Error + Send + Sync>;
@@ -146,7 +148,15 @@ where
 }
 
 fn lock(conn: &mut SyncPgConnection, acquire: bool) -> Result<(), HarnessError> {
-    let function = if acquire { "pg_advisory_lock" } else { "pg_advisory_unlock" };
-    diesel::sql_query(format!("SELECT {function}({MIGRATION_LOCK_KEY})")).execute(conn)?;
+    if !acquire {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+        return Ok(());
+    }
+    // Tries rather than waits: a session blocked in `pg_advisory_lock` holds a snapshot, which
+    // a `CREATE INDEX CONCURRENTLY` of the holder's run waits out, so the two would deadlock.
+    let try_lock = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("pg_try_advisory_lock({MIGRATION_LOCK_KEY})"));
+    while !diesel::select(try_lock.clone()).get_result::<bool>(conn)? {
+        std::thread::sleep(LOCK_RETRY);
+    }
     Ok(())
 }

@@ -94,7 +94,8 @@ impl AccessTokenKeys {
     /// Also accepts tokens signed with these earlier secrets (verification only).
     pub fn with_previous(mut self, secrets: &[Secret]) -> Result<Self, String> {
         for secret in secrets {
-            self.previous.push(DecodingKey::from_secret(key_bytes(secret)?));
+            let bytes = key_bytes(secret).map_err(|problem| format!("the previous secret: {problem}"))?;
+            self.previous.push(DecodingKey::from_secret(bytes));
         }
         Ok(self)
     }
@@ -122,27 +123,30 @@ impl AccessTokenKeys {
         Ok(IssuedAccessToken { token: Secret::new(token), expires_at })
     }
 
-    /// Checks the header (typ, alg), signature, issuer, audience, expiry and subject. A token
-    /// with the current key id is checked with the current key; any other with the earlier keys,
-    /// whose ids may have been derived or set by hand, so their signatures decide.
+    /// Checks the header (typ, alg), signature, issuer, audience, expiry and subject. The key the
+    /// token's `kid` names is tried first, then the others: key ids may be set by hand and stay
+    /// the same across a rotation, and the signature decides in any case.
     pub fn verify(&self, token: &str) -> Result<VerifiedAccessToken, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         if header.alg != ALGORITHM || header.typ.as_deref() != Some(TOKEN_TYPE) {
             return Err(AuthError::InvalidToken);
         }
-        let decoded = if header.kid == self.header.kid {
-            self.decode(token, &self.decoding)
+        let current = std::iter::once(&self.decoding);
+        let claims = if header.kid == self.header.kid {
+            self.first_signer(token, current.chain(&self.previous))
         } else {
-            self.previous
-                .iter()
-                .map(|key| self.decode(token, key))
-                .find(|outcome| !matches!(outcome, Err(AuthError::InvalidToken)))
-                .unwrap_or(Err(AuthError::InvalidToken))
-        };
-        let claims = decoded?;
+            self.first_signer(token, self.previous.iter().chain(current))
+        }?;
         let user_id = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
         let expires_at = DateTime::from_timestamp(claims.exp, 0).ok_or(AuthError::InvalidToken)?;
         Ok(VerifiedAccessToken { user_id, session_id: claims.sid, expires_at })
+    }
+
+    /// The outcome with the first of `keys` that signed `token`; invalid if none did.
+    fn first_signer<'a>(&self, token: &str, keys: impl Iterator<Item = &'a DecodingKey>) -> Result<Claims, AuthError> {
+        keys.map(|key| self.decode(token, key))
+            .find(|outcome| !matches!(outcome, Err(AuthError::InvalidToken)))
+            .unwrap_or(Err(AuthError::InvalidToken))
     }
 
     /// The claims if `key` signed `token` and they pass validation.
@@ -219,6 +223,24 @@ mod tests {
         assert!(keys(SECRET).verify(new_token.token.expose()).is_ok(), "signed with the current secret");
         let stranger = keys("a-secret-nobody-configured-here-x").issue(5, 9).unwrap();
         assert!(matches!(rotated.verify(stranger.token.expose()), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn a_key_id_set_by_hand_and_kept_across_the_rotation_still_finds_the_right_key() {
+        const OLD: &str = "the-secret-before-the-rotation-xx";
+        let with_id = |secret: &str| {
+            AccessTokenKeys::new(&Secret::new(secret), Some("main"), "auth", "backends", TimeDelta::minutes(15))
+                .unwrap()
+        };
+        let old_token = with_id(OLD).issue(1, 2).unwrap();
+        let new_token = with_id(SECRET).issue(1, 3).unwrap();
+        // First rollout: the old secret signs, the new one is accepted; then swapped.
+        let first = with_id(OLD).with_previous(&[Secret::new(SECRET)]).unwrap();
+        let second = with_id(SECRET).with_previous(&[Secret::new(OLD)]).unwrap();
+        for replica in [&first, &second] {
+            assert_eq!(replica.verify(old_token.token.expose()).unwrap().session_id, 2);
+            assert_eq!(replica.verify(new_token.token.expose()).unwrap().session_id, 3);
+        }
     }
 
     #[test]

@@ -34,6 +34,22 @@ async fn schema_of(url: &str) -> Result<Vec<String>, Box<dyn std::error::Error +
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn runs_started_together_migrate_once() -> TestResult {
+    // Replicas starting at once: one applies everything, the others find nothing to do (and a
+    // CREATE INDEX CONCURRENTLY of the first does not deadlock with the others' waiting).
+    let database = devkit::empty_database().await?;
+    let (first, second, third) = tokio::join!(
+        migrate::run_pending(&database.url),
+        migrate::run_pending(&database.url),
+        migrate::run_pending(&database.url)
+    );
+    let mut counts = [first?.len(), second?.len(), third?.len()];
+    counts.sort_unstable();
+    assert_eq!(counts, [0, 0, migrate::status(&database.url).await?.len()]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn up_then_down_to_base_then_up_gives_the_same_schema() -> TestResult {
     let database = devkit::empty_database().await?;
     let applied = migrate::run_pending(&database.url).await?;

@@ -118,14 +118,14 @@ async fn a_backlog_of_tokens_goes_in_batches_within_one_purge() -> TestResult {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_deletion_of_a_live_session_is_announced() -> TestResult {
     let app = spawn_app().await;
-    let (ended, live) = (app.new_user().await, app.new_user().await);
-    app.run_sql(&format!(
-        "UPDATE sessions SET revoked_at = now() - interval '31 days' WHERE user_id = {}",
-        ended.user.id
-    ))
-    .await?;
+    let (revoked, expired, live) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    for (user, change) in [(&revoked, "revoked_at"), (&expired, "expires_at")] {
+        let sql = format!("UPDATE sessions SET {change} = now() - interval '31 days' WHERE user_id = {}", user.user.id);
+        app.run_sql(&sql).await?;
+    }
     let mut announcements = listen(&app.database_url, "auth_changes").await?;
-    assert_eq!(purge::purge_once(&app.state, THIRTY_DAYS).await?, 2);
+    // Two sessions and their tokens.
+    assert_eq!(purge::purge_once(&app.state, THIRTY_DAYS).await?, 4);
     app.run_sql(&format!("DELETE FROM sessions WHERE user_id = {}", live.user.id)).await?;
     let first = tokio::time::timeout(Duration::from_secs(5), announcements.payloads.recv()).await?;
     assert_eq!(first, Some(live.user.id.to_string()), "the purge announced nothing; the live session's deletion was");
