@@ -25,12 +25,13 @@ struct Claims {
     sid: i32,
 }
 
-/// Signs access tokens with one HMAC key and checks them with it and with the keys it replaced.
+/// Signs access tokens with one HMAC key and checks them with it and with the keys accepted
+/// beside it during a rotation.
 pub struct AccessTokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    /// Keys of earlier signing secrets: their tokens still verify until they expire, so that
-    /// rotating the secret logs nobody out.
+    /// Keys accepted but never used to sign: during a rotation, the secret being replaced (or
+    /// its replacement, before every replica has it), so that rotating logs nobody out.
     previous: Vec<DecodingKey>,
     header: Header,
     validation: Validation,
@@ -91,7 +92,7 @@ impl AccessTokenKeys {
         })
     }
 
-    /// Also accepts tokens signed with these earlier secrets (verification only).
+    /// Also accepts tokens signed with these secrets (verification only).
     pub fn with_previous(mut self, secrets: &[Secret]) -> Result<Self, String> {
         for secret in secrets {
             let bytes = key_bytes(secret).map_err(|problem| format!("the previous secret: {problem}"))?;
