@@ -50,3 +50,26 @@ async fn without_the_previous_secret_earlier_tokens_are_refused() -> TestResult 
     after.validate(&next.access_token).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn during_the_second_rollout_both_kinds_of_replica_accept_each_others_tokens() -> TestResult {
+    let first_step = spawn_app().await;
+    let (old, new) = (first_step.settings.tokens.signing_secret.clone(), ephemeral_secret());
+    // After the first rollout: the old secret signs, the new one is accepted.
+    let mut settings = first_step.settings.clone();
+    settings.tokens.previous_signing_secrets = vec![new.clone()];
+    let not_yet_swapped = spawn_app_on(settings.clone()).await;
+    // The second rollout under way: some replicas already sign with the new secret.
+    settings.tokens.signing_secret = new;
+    settings.tokens.previous_signing_secrets = vec![old];
+    let swapped = spawn_app_on(settings).await;
+
+    let (from_old, from_new) = (not_yet_swapped.new_user().await, swapped.new_user().await);
+    for replica in [&not_yet_swapped, &swapped] {
+        replica.validate(&from_old.tokens.access_token).await?;
+        replica.validate(&from_new.tokens.access_token).await?;
+    }
+    // A replica that never heard of the new secret is the one that would refuse.
+    assert_error(first_step.validate(&from_new.tokens.access_token).await, Code::Unauthenticated, "INVALID_TOKEN");
+    Ok(())
+}

@@ -85,6 +85,22 @@ async fn a_backlog_larger_than_one_batch_goes_in_one_purge() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn replicas_purging_at_once_share_the_backlog() -> TestResult {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    app.run_sql(&format!(
+        "INSERT INTO sessions (user_id, expires_at) SELECT {}, now() - interval '40 days' FROM generate_series(1, 5000)",
+        user.user.id
+    ))
+    .await?;
+    let (first, second) =
+        tokio::join!(purge::purge_once(&app.state, THIRTY_DAYS), purge::purge_once(&app.state, THIRTY_DAYS));
+    assert_eq!(first? + second?, 5000, "every row deleted once, none twice");
+    assert_eq!(rows_of(&app, user.user.id).await?, (1, 1), "nothing of the backlog is left, the live session is");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_backlog_of_tokens_goes_in_batches_within_one_purge() -> TestResult {
     let app = spawn_app().await;
     let (in_use, ended) = (app.new_user().await, app.new_user().await);
