@@ -11,7 +11,7 @@ use shared::retention;
 
 use crate::error::AuthError;
 use crate::state::AppState;
-use crate::store;
+use crate::store::sessions::{Ended, delete_ended};
 
 /// Rows deleted per statement: a backlog goes in short transactions rather than one long one.
 const BATCH: usize = 1000;
@@ -23,15 +23,12 @@ pub async fn purge_once(state: &AppState, retention: Duration) -> Result<usize, 
     let batch = i64::try_from(BATCH).unwrap_or(i64::MAX);
     let mut purged = 0;
     loop {
-        let tokens_of_ended = store::sessions::delete_tokens_of_sessions_ended_before(&mut conn, cutoff, batch).await?;
+        let tokens_of_ended = delete_ended(&mut conn, Ended::TokensOfEndedSessions, cutoff, batch).await?;
         // A session goes once its tokens have, so that no statement cascades to the thousands a
         // long-lived session collects.
-        let sessions = if tokens_of_ended < BATCH {
-            store::sessions::delete_sessions_ended_before(&mut conn, cutoff, batch).await?
-        } else {
-            0
-        };
-        let expired_tokens = store::sessions::delete_tokens_expired_before(&mut conn, cutoff, batch).await?;
+        let sessions =
+            if tokens_of_ended < BATCH { delete_ended(&mut conn, Ended::Sessions, cutoff, batch).await? } else { 0 };
+        let expired_tokens = delete_ended(&mut conn, Ended::ExpiredTokens, cutoff, batch).await?;
         purged += tokens_of_ended + sessions + expired_tokens;
         if tokens_of_ended < BATCH && sessions < BATCH && expired_tokens < BATCH {
             return Ok(purged);

@@ -110,57 +110,44 @@ pub async fn with_user(conn: &mut Conn, session_id: i32, user_id: i32) -> QueryR
         .optional()
 }
 
-// The purge's statements: each deletes at most `$2` rows of sessions or refresh tokens that
-// ended before `$1`, in one statement, skipping rows another replica's purge holds. Raw SQL
-// because diesel's DSL cannot select from the table a DELETE deletes from.
-
-/// Deletes at most `batch` refresh tokens of sessions that expired or were revoked before
-/// `cutoff`; how many.
-pub async fn delete_tokens_of_sessions_ended_before(
-    conn: &mut Conn,
-    cutoff: DateTime<Utc>,
-    batch: i64,
-) -> QueryResult<usize> {
-    purge_statement(
-        conn,
-        "DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM refresh_tokens \
-         JOIN sessions ON sessions.id = refresh_tokens.session_id \
-         WHERE sessions.expires_at < $1 OR sessions.revoked_at < $1 \
-         LIMIT $2 FOR UPDATE OF refresh_tokens SKIP LOCKED)",
-        cutoff,
-        batch,
-    )
-    .await
+/// What one statement of the purge deletes: at most a batch of rows that ended before a
+/// cutoff, skipping rows another replica's purge holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Refresh tokens of sessions that expired or were revoked.
+    TokensOfEndedSessions,
+    /// Sessions that expired or were revoked (any tokens left go with them).
+    Sessions,
+    /// Refresh tokens that expired: above all the rotated ones of sessions still in use, which
+    /// would otherwise pile up one per refresh. Presented again, such a token is refused as
+    /// unknown instead of revoking its session as reused.
+    ExpiredTokens,
 }
 
-/// Deletes at most `batch` sessions that expired or were revoked before `cutoff` (their
-/// refresh tokens go with them); how many.
-pub async fn delete_sessions_ended_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    purge_statement(
-        conn,
-        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
-         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        cutoff,
-        batch,
-    )
-    .await
+impl Ended {
+    /// The statement, `$1` the cutoff and `$2` the batch. Raw SQL because diesel's DSL cannot
+    /// select from the table a DELETE deletes from.
+    const fn sql(self) -> &'static str {
+        match self {
+            Self::TokensOfEndedSessions => {
+                "DELETE FROM refresh_tokens WHERE id IN (SELECT refresh_tokens.id FROM refresh_tokens \
+                 JOIN sessions ON sessions.id = refresh_tokens.session_id \
+                 WHERE sessions.expires_at < $1 OR sessions.revoked_at < $1 \
+                 LIMIT $2 FOR UPDATE OF refresh_tokens SKIP LOCKED)"
+            }
+            Self::Sessions => {
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+                 WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            }
+            Self::ExpiredTokens => {
+                "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens \
+                 WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            }
+        }
+    }
 }
 
-/// Deletes at most `batch` refresh tokens that expired before `cutoff`: above all the rotated
-/// ones of sessions still in use, which would otherwise pile up one per refresh. Presented
-/// again, such a token is refused as unknown instead of revoking its session as reused; how
-/// many.
-pub async fn delete_tokens_expired_before(conn: &mut Conn, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    purge_statement(
-        conn,
-        "DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens \
-         WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        cutoff,
-        batch,
-    )
-    .await
-}
-
-async fn purge_statement(conn: &mut Conn, sql: &str, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    diesel::sql_query(sql).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(conn).await
+/// Deletes at most `batch` rows of `what` that ended before `cutoff`; how many.
+pub async fn delete_ended(conn: &mut Conn, what: Ended, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    diesel::sql_query(what.sql()).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(conn).await
 }
