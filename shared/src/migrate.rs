@@ -138,25 +138,28 @@ where
     let database_url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = SyncPgConnection::establish(&database_url)?;
-        lock(&mut conn, true).map_err(MigrateError::Migration)?;
+        lock(&mut conn).map_err(MigrateError::Migration)?;
         let outcome = operation(&mut conn).map_err(MigrateError::Migration);
         // Closing the connection releases the lock too; unlocking is a courtesy.
-        let _ = lock(&mut conn, false);
+        let _ = unlock(&mut conn);
         outcome
     })
     .await?
 }
 
-fn lock(conn: &mut SyncPgConnection, acquire: bool) -> Result<(), HarnessError> {
-    if !acquire {
-        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
-        return Ok(());
-    }
+/// Takes the migration lock, waiting for any other run to finish.
+fn lock(conn: &mut SyncPgConnection) -> Result<(), HarnessError> {
     // Tries rather than waits: a session blocked in `pg_advisory_lock` holds a snapshot, which
     // a `CREATE INDEX CONCURRENTLY` of the holder's run waits out, so the two would deadlock.
     let try_lock = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("pg_try_advisory_lock({MIGRATION_LOCK_KEY})"));
     while !diesel::select(try_lock.clone()).get_result::<bool>(conn)? {
         std::thread::sleep(LOCK_RETRY);
     }
+    Ok(())
+}
+
+/// Releases the migration lock.
+fn unlock(conn: &mut SyncPgConnection) -> Result<(), HarnessError> {
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
     Ok(())
 }
