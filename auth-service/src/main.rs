@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use auth_service::cli::{self, Cli};
 use clap::Parser;
 
@@ -9,10 +10,13 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     auth_service::allocator::return_freed_memory_at_once();
-    match cli::run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let outcome = service_kit::runtime::build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(cli::run(cli)));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "auth-service failed");

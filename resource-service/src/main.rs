@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser;
 use resource_service::cli::{self, Cli};
 
@@ -9,9 +10,12 @@ use resource_service::cli::{self, Cli};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match cli::run(Cli::parse()).await {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = service_kit::runtime::build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(cli::run(cli)));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "resource-service failed");

@@ -6,11 +6,13 @@
 //!   deadline and load shedding;
 //! * [`metrics`]: the Prometheus registry and its `/metrics` HTTP endpoint;
 //! * [`health`]: `grpc.health.v1.Health` driven by the database's reachability;
-//! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown.
+//! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown;
+//! * [`runtime`]: the tokio runtime, single-threaded when the process has one CPU.
 
 pub mod health;
 pub mod metrics;
 pub mod rpc;
+pub mod runtime;
 pub mod serve;
 pub mod settings;
 
