@@ -3,20 +3,14 @@
 //! A slot makes one call after another, each as soon as the previous one answered; `in_flight`
 //! slots share `connections` channels round-robin. Calls that start during the warm-up are not
 //! counted; calls that start in the measured window are, latency from send to answer.
-//!
-//! The load runs on one single-threaded tokio runtime per CPU, as pgbench runs one thread per
-//! `-j`: connection `n` lives on thread `n % threads` (its HTTP/2 tasks run there), and so do
-//! the slots that call over it, so no call hops between the client's threads.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
@@ -135,29 +129,21 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// `level.connections` separate HTTP/2 connections to `url`, with the production client settings
-/// of `api-client` (TCP_NODELAY, keep-alive, adaptive window, 30 s call timeout); connection `n`
-/// on load thread `n % threads`.
+/// of `api-client` (TCP_NODELAY, keep-alive, adaptive window, 30 s call timeout).
 pub async fn connect(url: &str, level: Level) -> anyhow::Result<Vec<Channel>> {
     let endpoint = api_client::ClientConfig::default().endpoint(url)?;
     let mut channels = Vec::with_capacity(level.connections);
-    for index in 0..level.connections {
+    for _ in 0..level.connections {
         // Each connect() dials its own TCP connection; clones of one channel would share it.
-        let endpoint = endpoint.clone();
-        let connected = thread_of_connection(index).spawn(async move { endpoint.connect().await }).await?;
-        channels.push(connected.with_context(|| format!("cannot connect to {url}"))?);
+        channels.push(endpoint.connect().await.with_context(|| format!("cannot connect to {url}"))?);
     }
     Ok(channels)
 }
 
 /// Runs `slots` closed-loop on the schedule and tallies the measured window; hands the slots
-/// back (with their connections and state) for another round. Slot `k` calls over connection
-/// `k % connections` (as the slots were made), so it runs on that connection's thread.
-pub async fn drive<S: Slot>(slots: Vec<S>, connections: usize, schedule: Schedule) -> (Tally, Vec<S>) {
-    let tasks: Vec<_> = slots
-        .into_iter()
-        .enumerate()
-        .map(|(index, slot)| thread_of_connection(index % connections.max(1)).spawn(run_slot(slot, schedule)))
-        .collect();
+/// back (with their connections and state) for another round.
+pub async fn drive<S: Slot>(slots: Vec<S>, schedule: Schedule) -> (Tally, Vec<S>) {
+    let tasks: Vec<_> = slots.into_iter().map(|slot| tokio::spawn(run_slot(slot, schedule))).collect();
     let mut total = Tally::new(schedule.measured());
     let mut slots = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -171,36 +157,6 @@ pub async fn drive<S: Slot>(slots: Vec<S>, connections: usize, schedule: Schedul
         }
     }
     (total, slots)
-}
-
-/// The load thread that connection `index` (and the slots calling over it) runs on.
-fn thread_of_connection(index: usize) -> &'static Handle {
-    let threads = load_threads();
-    &threads[index % threads.len()]
-}
-
-/// One single-threaded runtime per CPU, each on its own thread, started on first use and kept
-/// for the life of the process.
-fn load_threads() -> &'static [Handle] {
-    static THREADS: OnceLock<Vec<Handle>> = OnceLock::new();
-    THREADS.get_or_init(|| {
-        let count = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        (0..count)
-            .map(|index| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap_or_else(|error| panic!("cannot build load thread {index}'s runtime: {error}"));
-                let handle = runtime.handle().clone();
-                std::thread::Builder::new()
-                    .name(format!("load-{index}"))
-                    // The runtime runs the tasks spawned on it for as long as this blocks: always.
-                    .spawn(move || runtime.block_on(std::future::pending::<()>()))
-                    .unwrap_or_else(|error| panic!("cannot start load thread {index}: {error}"));
-                handle
-            })
-            .collect()
-    })
 }
 
 async fn run_slot<S: Slot>(mut slot: S, schedule: Schedule) -> (Tally, S) {
@@ -236,41 +192,4 @@ pub async fn watch(monitor: &Monitor, schedule: Schedule, ticks_per_second: f64)
     tokio::time::sleep_until(schedule.until).await;
     let after = monitor.snapshot();
     usage(&before, &after, ticks_per_second)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::{Schedule, Slot, drive, load_threads};
-
-    /// Remembers the thread its calls ran on.
-    struct WhereAmI {
-        thread: Option<String>,
-    }
-
-    impl Slot for WhereAmI {
-        async fn call(&mut self) -> Result<(), tonic::Status> {
-            self.thread = std::thread::current().name().map(str::to_owned);
-            tokio::task::yield_now().await;
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn each_slot_runs_on_the_thread_of_its_connection() {
-        let connections = 4;
-        let slots = (0..8).map(|_| WhereAmI { thread: None }).collect();
-        let (tally, slots) =
-            drive(slots, connections, Schedule::starting_now(Duration::ZERO, Duration::from_millis(20))).await;
-
-        let threads = load_threads().len();
-        assert_eq!(slots.len(), 8);
-        for (index, slot) in slots.iter().enumerate() {
-            let expected = format!("load-{}", index % connections % threads);
-            assert_eq!(slot.thread.as_deref(), Some(expected.as_str()), "slot {index}");
-        }
-        assert!(tally.latency.len() >= 8, "every slot made calls: {}", tally.latency.len());
-        assert!(tally.errors.is_empty());
-    }
 }

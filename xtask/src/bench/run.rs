@@ -314,8 +314,8 @@ impl Bench {
         let load_average = load_average();
         let schedule = Schedule::starting_now(self.plan.warmup, self.plan.measure);
         let ((validated, _), (logged_in, _), usage) = tokio::join!(
-            drive(validate, primary.connections, schedule),
-            drive(logins, login.connections, schedule),
+            drive(validate, schedule),
+            drive(logins, schedule),
             watch(&self.monitor, schedule, self.ticks)
         );
         for (scenario, level, tally) in
@@ -349,8 +349,7 @@ impl Bench {
         let slots = slots(url, level, make).await?;
         let load_average = load_average();
         let schedule = Schedule::starting_now(self.plan.warmup, self.plan.measure);
-        let ((tally, _), usage) =
-            tokio::join!(drive(slots, level.connections, schedule), watch(&self.monitor, schedule, self.ticks));
+        let ((tally, _), usage) = tokio::join!(drive(slots, schedule), watch(&self.monitor, schedule, self.ticks));
         self.record(ScenarioResult {
             scenario: scenario.to_owned(),
             level,

@@ -224,7 +224,7 @@ pub async fn run(target: SoakTarget<'_>, length: Duration) -> anyhow::Result<Soa
     for number in 1..=rounds {
         let schedule = Schedule::starting_now(Duration::ZERO, round);
         let ((mixed, returned), (trickle, returned_logins)) =
-            tokio::join!(drive(slots, level.connections, schedule), drive(logins, 1, schedule));
+            tokio::join!(drive(slots, schedule), drive(logins, schedule));
         slots = returned;
         logins = returned_logins;
         let rss_mib: BTreeMap<String, f64> = watched
