@@ -1,4 +1,5 @@
-//! The real binary under load: SIGTERM drains in-flight calls, then the process exits 0.
+//! The real binary under load: SIGTERM drains in-flight calls, then the process exits 0, on
+//! either of the runtimes `service_kit::runtime` picks (one worker: single-threaded).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,9 +13,36 @@ type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_lets_every_in_flight_call_finish_and_exits_zero() -> TestResult {
+    drains_under_load("2", "work-stealing, 2 workers").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_one_worker_thread_the_service_serves_and_drains_alike() -> TestResult {
+    drains_under_load("1", "single-threaded").await
+}
+
+#[tokio::test]
+async fn a_worker_count_that_is_not_a_number_stops_the_binary_with_the_variable_named() -> TestResult {
+    let output = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .env_clear()
+        .env("TOKIO_WORKER_THREADS", "0")
+        .env("AUTH_JWT_SECRET", "a signing secret of at least thirty-two bytes")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .await?;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TOKIO_WORKER_THREADS must be a positive whole number"), "{stderr}");
+    Ok(())
+}
+
+/// Starts the binary with `worker_threads` (and checks it says it runs `scheduler`), puts 40
+/// logins in flight, sends SIGTERM.
+async fn drains_under_load(worker_threads: &str, scheduler: &str) -> TestResult {
     let database = devkit::test_database().await?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_auth-service"))
         .env_clear()
+        .env("TOKIO_WORKER_THREADS", worker_threads)
         .env("DATABASE_URL", &database.url)
         .env("AUTH_JWT_SECRET", "a signing secret of at least thirty-two bytes")
         .env("AUTH_LISTEN_ADDR", "127.0.0.1:0")
@@ -29,6 +57,8 @@ async fn sigterm_under_load_lets_every_in_flight_call_finish_and_exits_zero() ->
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = logs.next_line().await? {
             if line.contains("\"listening\"") {
+                let expected = format!("\"scheduler\":\"{scheduler}\"");
+                assert!(line.contains(&expected), "{line}");
                 let address = line.split("\"address\":\"").nth(1).and_then(|rest| rest.split('"').next());
                 return Ok::<_, std::io::Error>(address.map(str::to_owned));
             }

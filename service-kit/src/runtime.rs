@@ -36,6 +36,16 @@ fn builder(workers: usize) -> Builder {
     builder
 }
 
+/// The running runtime's scheduler and workers, for the startup log: `single-threaded` or
+/// `work-stealing, N workers`.
+pub fn scheduler() -> String {
+    let handle = tokio::runtime::Handle::current();
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "single-threaded".to_owned(),
+        _ => format!("work-stealing, {} workers", handle.metrics().num_workers()),
+    }
+}
+
 /// How many threads run tasks: `TOKIO_WORKER_THREADS` when set, else the CPUs available.
 fn worker_threads(configured: Option<&str>, available: usize) -> io::Result<usize> {
     let Some(configured) = configured else {
@@ -81,6 +91,8 @@ mod tests {
         let three = builder(3).build().expect("a runtime");
         assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
         assert_eq!(three.metrics().num_workers(), 3);
+        assert_eq!(one.block_on(async { super::scheduler() }), "single-threaded");
+        assert_eq!(three.block_on(async { super::scheduler() }), "work-stealing, 3 workers");
         // Timers and sockets work on both (the services need both drivers).
         for runtime in [one, three] {
             runtime.block_on(async {

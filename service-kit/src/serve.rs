@@ -109,7 +109,13 @@ pub async fn serve(
         let _ = drain_started.wait_for(|started| *started).await;
         tokio::time::sleep(grace).await;
     };
-    tracing::info!(service = info.name, address = %listeners.grpc.local_addr()?, tls = settings.tls.is_some(), "listening");
+    tracing::info!(
+        service = info.name,
+        address = %listeners.grpc.local_addr()?,
+        tls = settings.tls.is_some(),
+        scheduler = crate::runtime::scheduler(),
+        "listening"
+    );
     // tonic ignores `tcp_nodelay` for a stream of incoming connections: set it on the incoming
     // itself, or Nagle's algorithm meets the client's delayed ACK (40 ms per call).
     let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
