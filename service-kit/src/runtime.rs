@@ -37,9 +37,11 @@ fn builder(workers: usize) -> Builder {
 }
 
 /// The running runtime's scheduler and workers, for the startup log: `single-threaded` or
-/// `work-stealing, N workers`.
+/// `work-stealing, N workers` (`none` outside a runtime).
 pub fn scheduler() -> String {
-    let handle = tokio::runtime::Handle::current();
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return "none".to_owned();
+    };
     match handle.runtime_flavor() {
         tokio::runtime::RuntimeFlavor::CurrentThread => "single-threaded".to_owned(),
         _ => format!("work-stealing, {} workers", handle.metrics().num_workers()),
@@ -93,6 +95,7 @@ mod tests {
         assert_eq!(three.metrics().num_workers(), 3);
         assert_eq!(one.block_on(async { super::scheduler() }), "single-threaded");
         assert_eq!(three.block_on(async { super::scheduler() }), "work-stealing, 3 workers");
+        assert_eq!(super::scheduler(), "none");
         // Timers and sockets work on both (the services need both drivers).
         for runtime in [one, three] {
             runtime.block_on(async {
