@@ -22,7 +22,7 @@ async fn on_one_worker_thread_the_service_serves_and_drains_alike() -> TestResul
 }
 
 #[tokio::test]
-async fn a_worker_count_that_is_not_a_number_stops_the_binary_with_the_variable_named() -> TestResult {
+async fn a_worker_count_that_is_not_a_positive_number_stops_the_binary_with_the_variable_named() -> TestResult {
     let output = Command::new(env!("CARGO_BIN_EXE_auth-service"))
         .env_clear()
         .env("TOKIO_WORKER_THREADS", "0")
@@ -88,6 +88,7 @@ async fn drains_under_load(worker_threads: &str, scheduler: &str) -> TestResult 
     });
     let load = tokio::spawn(futures::future::join_all(calls));
     tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!load.is_finished(), "the logins must still be in flight when SIGTERM arrives");
     let pid = child.id().ok_or("no pid")?;
     let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
     assert!(killed.success());

@@ -10,7 +10,7 @@ use std::thread;
 use anyhow::{Context as _, anyhow};
 
 /// Runs the future made by `make` to completion on a new thread with its own small
-/// multi-thread runtime (diesel's migration harness needs a multi-thread one), and waits.
+/// multi-thread runtime, and waits.
 ///
 /// Callable from anywhere, including from inside another runtime.
 pub(crate) fn block_on_own_runtime<F, Fut, T>(make: F) -> anyhow::Result<T>

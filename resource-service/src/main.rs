@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use resource_service::cli::{self, Cli};
 
@@ -11,22 +10,5 @@ use resource_service::cli::{self, Cli};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = service_kit::runtime::build()
-        .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(cli::run(cli)));
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "resource-service failed");
-            #[expect(
-                clippy::print_stderr,
-                reason = "the last word must reach the terminal even without a log subscriber"
-            )]
-            {
-                eprintln!("error: {error:#}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    service_kit::runtime::run_to_exit("resource-service", cli::run(Cli::parse()))
 }

@@ -1,24 +1,57 @@
 //! The tokio runtime a service binary runs on, shaped by the CPUs the process may use.
 //!
-//! With several CPUs it is tokio's work-stealing scheduler, one worker per CPU. With one CPU
-//! (a pod whose limit is one CPU: `available_parallelism` honours the cgroup quota) it is the
-//! single-threaded scheduler instead. That one runs woken tasks in the order they woke, so
-//! the requests of one pass over the sockets have all queued their statements and responses
-//! before a connection's task writes them: one write for many, where a one-worker
-//! work-stealing scheduler runs a woken task next and writes each on its own. In
-//! `cargo xtask bench` that cut the resource service's CPU per call by 15–20 %.
+//! With several CPUs it is tokio's work-stealing scheduler, one worker per CPU. With one (a
+//! container whose CPU limit is under 2: `available_parallelism` honours the cgroup quota,
+//! rounded down) it is the single-threaded scheduler instead. That one runs woken tasks in the
+//! order they woke, so the requests of one pass over the sockets have all queued their
+//! statements and responses before a connection's task writes them: one write for many, where
+//! a one-worker work-stealing scheduler runs a woken task next and writes each on its own. In
+//! `cargo xtask bench` that cut the resource service's CPU per read call by 15–20 %.
 
+use std::env::{self, VarError};
+use std::future::Future;
 use std::io;
 use std::num::NonZeroUsize;
+use std::process::ExitCode;
 
+use anyhow::Context as _;
 use tokio::runtime::{Builder, Runtime};
 
 /// The variable tokio's own builder reads for its worker count; honoured here too.
 const WORKER_THREADS_VAR: &str = "TOKIO_WORKER_THREADS";
 
+/// Runs `service`, a binary's whole life, on the runtime of [`build`]. Its error, or the
+/// runtime's, is logged and printed before the runtime is dropped (which waits for blocking
+/// tasks still running), and the exit code says whether there was one.
+pub fn run_to_exit(binary: &str, service: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match build().context("cannot start the async runtime") {
+        Ok(runtime) => runtime,
+        Err(error) => return failed(binary, &error),
+    };
+    match runtime.block_on(service) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => failed(binary, &error),
+    }
+}
+
+fn failed(binary: &str, error: &anyhow::Error) -> ExitCode {
+    tracing::error!(error = format!("{error:#}"), "{binary} failed");
+    #[expect(clippy::print_stderr, reason = "the last word must reach the terminal even without a log subscriber")]
+    {
+        eprintln!("error: {error:#}");
+    }
+    ExitCode::FAILURE
+}
+
 /// The runtime for this process: see the module documentation.
 pub fn build() -> io::Result<Runtime> {
-    let configured = std::env::var(WORKER_THREADS_VAR).ok();
+    let configured = match env::var(WORKER_THREADS_VAR) {
+        Ok(value) => Some(value),
+        Err(VarError::NotPresent) => None,
+        Err(VarError::NotUnicode(value)) => {
+            return Err(invalid_worker_threads(&value.to_string_lossy()));
+        }
+    };
     let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     builder(worker_threads(configured.as_deref(), available)?).build()
 }
@@ -48,18 +81,23 @@ pub fn scheduler() -> String {
     }
 }
 
-/// How many threads run tasks: `TOKIO_WORKER_THREADS` when set, else the CPUs available.
+/// How many threads run tasks: `TOKIO_WORKER_THREADS` when set (surrounding spaces ignored),
+/// else the CPUs available.
 fn worker_threads(configured: Option<&str>, available: usize) -> io::Result<usize> {
     let Some(configured) = configured else {
         return Ok(available.max(1));
     };
     match configured.trim().parse::<usize>() {
         Ok(workers) if workers > 0 => Ok(workers),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{WORKER_THREADS_VAR} must be a positive whole number, not {configured:?}"),
-        )),
+        _ => Err(invalid_worker_threads(configured)),
     }
+}
+
+fn invalid_worker_threads(value: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{WORKER_THREADS_VAR} must be a positive whole number, not {value:?}"),
+    )
 }
 
 #[cfg(test)]

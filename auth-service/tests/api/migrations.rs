@@ -126,10 +126,13 @@ async fn the_tables_keep_the_design_documents_columns_and_indexes() -> TestResul
 }
 
 /// Runs the real binary with `DATABASE_URL` set; returns its stdout, failing on a non-zero exit.
+/// One worker thread, as the migrate Job's CPU limit (500m) gives it: the single-threaded
+/// scheduler.
 async fn run_binary(database_url: &str, args: &[&str]) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("TOKIO_WORKER_THREADS", "1")
         .env("RUST_LOG", "warn")
         .env_remove("AUTH_JWT_SECRET")
         .output()
