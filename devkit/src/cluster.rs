@@ -23,6 +23,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait after an immediate shutdown or a kill.
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// What the server (and initdb) get when this process exits: SIGQUIT, PostgreSQL's immediate
+/// shutdown.
+const SHUTDOWN_ON_EXIT: libc::c_int = libc::SIGQUIT;
 /// Free ports to try when the one picked is taken before the server binds it.
 const PORT_ATTEMPTS: u32 = 3;
 /// Longest path of a Unix socket (`sun_path` less its terminating NUL).
@@ -247,8 +250,8 @@ fn launch(
         .stdout(log_output.try_clone().context("cannot share the log file")?)
         .stderr(log_output);
     user.apply(&mut command);
-    let server =
-        spawn_tied_to_process(command).with_context(|| format!("cannot run {}", binaries.postgres.display()))?;
+    let server = spawn_tied_to_process(command, SHUTDOWN_ON_EXIT)
+        .with_context(|| format!("cannot run {}", binaries.postgres.display()))?;
     let mut cluster = PostgresCluster { port, data_dir: layout.data_dir.clone(), log, server: Some(server) };
 
     let url = cluster.url("postgres");
@@ -294,7 +297,7 @@ fn prepare_data_dir(binaries: &PgBinaries, user: ServerUser, data_dir: &Path, th
     }
     command.current_dir("/").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     user.apply(&mut command);
-    let output = spawn_tied_to_process(command)
+    let output = spawn_tied_to_process(command, SHUTDOWN_ON_EXIT)
         .and_then(Child::wait_with_output)
         .with_context(|| format!("cannot run {}", binaries.initdb.display()))?;
     if !output.status.success() {

@@ -29,6 +29,7 @@ mod test_db;
 mod test_server;
 
 pub use cluster::{ClusterOptions, PostgresCluster};
+pub use spawner::spawn_tied_to_process;
 pub use target_dir::devkit_dir;
 pub use test_db::{TestDatabase, empty_database, server_url, test_database};
 

@@ -2,7 +2,7 @@
 //!
 //! `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits. Test threads come and
 //! go, so every child is forked by this dedicated thread, which never exits: the children then
-//! get SIGQUIT exactly when the whole process is gone.
+//! get their signal exactly when the whole process is gone.
 
 use std::io;
 use std::process::{Child, Command};
@@ -18,9 +18,11 @@ type Request = (Command, Sender<io::Result<Child>>);
 /// The channel to the spawner thread, or why it could not be started.
 static SPAWNER: OnceLock<Result<Sender<Request>, String>> = OnceLock::new();
 
-/// Spawns `command` so that its process receives SIGQUIT when this process exits.
-pub(crate) fn spawn_tied_to_process(mut command: Command) -> io::Result<Child> {
-    sys::quit_when_parent_exits(&mut command);
+/// Spawns `command` so that its process receives `signal` when this process exits, however it
+/// exits (on Linux; elsewhere the child may outlive it). `command` must not set its own
+/// `pre_exec` hook.
+pub fn spawn_tied_to_process(mut command: Command, signal: libc::c_int) -> io::Result<Child> {
+    sys::signal_when_parent_exits(&mut command, signal);
     let (reply_sender, reply) = mpsc::channel();
     spawner()?.send((command, reply_sender)).map_err(|_| io::Error::other("the devkit spawner thread has stopped"))?;
     reply.recv().map_err(|_| io::Error::other("the devkit spawner thread did not answer"))?

@@ -27,19 +27,19 @@ pub(crate) fn process_exists(pid: u32) -> bool {
     }
 }
 
-/// Makes the child of `command` receive SIGQUIT (PostgreSQL's immediate shutdown) when the
-/// thread that spawns it exits — so the spawning thread must live as long as the process.
+/// Makes the child of `command` receive `signal` when the thread that spawns it exits — so the
+/// spawning thread must live as long as the process.
 #[cfg(target_os = "linux")]
 #[expect(
     unsafe_code,
     reason = "the pre_exec hook runs between fork and exec; it only calls the \
               async-signal-safe prctl(2) and getppid(2) and does not allocate"
 )]
-pub(crate) fn quit_when_parent_exits(command: &mut Command) {
+pub(crate) fn signal_when_parent_exits(command: &mut Command, signal: libc::c_int) {
     let parent = std::process::id();
     let hook = move || -> io::Result<()> {
         // SAFETY: prctl(PR_SET_PDEATHSIG) only changes a flag of the calling process.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT as libc::c_ulong) } != 0 {
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) } != 0 {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: getppid has no preconditions.
@@ -59,4 +59,4 @@ pub(crate) fn quit_when_parent_exits(command: &mut Command) {
 /// Other systems have no parent-death signal: there a server outlives a process that is killed
 /// without stopping it.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn quit_when_parent_exits(_command: &mut Command) {}
+pub(crate) fn signal_when_parent_exits(_command: &mut Command, _signal: libc::c_int) {}

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -35,20 +34,15 @@ pub fn serve_echo(args: &EchoArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot bind {}", args.listen))?;
         let (_reporter, health) = tonic_health::server::health_reporter();
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let stop = async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        };
         Server::builder()
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .add_service(health)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shared::shutdown::shutdown_signal(),
+            )
             .await?;
         Ok(())
     })

@@ -53,15 +53,18 @@ impl ServerProcess {
             Some(path) => open_log(path)?,
             None => File::options().write(true).open("/dev/null").context("cannot open /dev/null")?,
         };
-        let child = Command::new(&launch.program)
+        let mut command = Command::new(&launch.program);
+        command
             .args(&launch.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(launch.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()
+            .stderr(output);
+        // Killed outright (SIGKILL, a crash), this process runs no destructor: the server then
+        // gets SIGTERM from the kernel instead of running on.
+        let child = devkit::spawn_tied_to_process(command, libc::SIGTERM)
             .with_context(|| format!("cannot start {}", launch.program.display()))?;
         let mut server = Self { label: launch.label, child: Some(child), addr: launch.addr };
         server.wait_until_serving(launch.log_file.as_deref()).await?;

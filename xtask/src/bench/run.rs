@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use devkit::{ClusterOptions, PostgresCluster};
 use tonic::transport::Channel;
 
@@ -36,6 +36,8 @@ const SCENARIO_SESSIONS: usize = 64;
 const REFRESH_USERS_FROM: i64 = 101;
 /// First user of the soak's sessions.
 const SOAK_USERS_FROM: i64 = 301;
+/// The error of a run stopped by SIGINT or SIGTERM.
+const INTERRUPTED: &str = "interrupted by a signal: the servers and PostgreSQL are stopped, no report was written";
 /// Quiet time before idle memory is read.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -72,12 +74,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = runtime.block_on(async {
-        let mut bench = Bench::new(args, plan, &paths, &cluster)?;
-        bench.report.phases.push(Phase { phase: "start PostgreSQL".to_owned(), seconds: cluster_seconds });
-        bench.run_all().await?;
-        anyhow::Ok(bench.report)
+        let run = async {
+            let mut bench = Bench::new(args, plan, &paths, &cluster)?;
+            bench.report.phases.push(Phase { phase: "start PostgreSQL".to_owned(), seconds: cluster_seconds });
+            bench.run_all().await?;
+            anyhow::Ok(bench.report)
+        };
+        // Ctrl-C or SIGTERM drops the run where it is, and with it the servers it started.
+        tokio::select! {
+            outcome = run => outcome,
+            () = shared::shutdown::shutdown_signal() => Err(anyhow!(INTERRUPTED)),
+        }
     });
-    drop(runtime);
+    // A measurement still running on a blocking thread (pgbench, the argon2id rate) is not waited
+    // for: pgbench ends with the server, the threads with this process.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     cluster.stop()?;
     let mut report = outcome?;
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -130,7 +141,6 @@ impl Bench {
             auth_deployment: Deployment::read(&paths.workspace, "auth-service")?,
             resource_deployment: Deployment::read(&paths.workspace, "resource-service")?,
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
-            paths: paths.clone(),
         };
         let mut monitor = Monitor::default();
         monitor.watch(processes::LOAD, std::process::id(), Scope::Process);

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use super::deployed::Deployment;
 use super::processes::{Launch, ServerProcess, free_local_addr};
-use super::release::Paths;
 
 /// The resource service's validation cache as deployed (`deploy/k8s/resource-service.env`).
 pub const CACHE_ON: &str = "5s";
@@ -20,8 +21,6 @@ pub const CACHE_OFF: &str = "0s";
 /// What every server of the run is started with.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
-    /// Where the workspace and xtask's release build are.
-    pub paths: Paths,
     /// Where the service binaries are (the release build, or `--bin-dir`).
     pub service_bin_dir: PathBuf,
     /// The services' logs go here; `None` sends them to /dev/null.
@@ -67,12 +66,12 @@ impl StackConfig {
         Ok(if self.metrics { free_local_addr()?.to_string() } else { String::new() })
     }
 
-    /// Starts the bare tonic server (`xtask bench-echo`).
+    /// Starts the bare tonic server (`xtask bench-echo` of this very build).
     pub async fn start_echo(&self) -> anyhow::Result<ServerProcess> {
         let addr = free_local_addr()?;
         ServerProcess::start(Launch {
             label: "echo".to_owned(),
-            program: self.paths.release_binary("xtask"),
+            program: std::env::current_exe().context("cannot find this program's path")?,
             args: vec!["bench-echo".to_owned(), "--listen".to_owned(), addr.to_string()],
             env: Vec::new(),
             addr,
