@@ -8,7 +8,8 @@
 //!
 //! Servers run as the current user, or as `postgres` when the current user is root. On Linux
 //! they are tied to the life of the process that starts them: they shut down when it exits,
-//! however it exits.
+//! however it exits. [`spawn_tied_to_process`] ties any other child the same way (the
+//! benchmark's servers).
 
 mod binaries;
 mod cluster;

@@ -19,8 +19,8 @@ type Request = (Command, Sender<io::Result<Child>>);
 static SPAWNER: OnceLock<Result<Sender<Request>, String>> = OnceLock::new();
 
 /// Spawns `command` so that its process receives `signal` when this process exits, however it
-/// exits (on Linux; elsewhere the child may outlive it). `command` must not set its own
-/// `pre_exec` hook.
+/// exits (on Linux; elsewhere the child may outlive it). The kernel forgets the signal when the
+/// child executes a set-user-ID program, so `command` must run the server itself.
 pub fn spawn_tied_to_process(mut command: Command, signal: libc::c_int) -> io::Result<Child> {
     sys::signal_when_parent_exits(&mut command, signal);
     let (reply_sender, reply) = mpsc::channel();

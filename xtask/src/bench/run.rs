@@ -89,8 +89,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // A measurement still running on a blocking thread (pgbench, the argon2id rate) is not waited
     // for: pgbench ends with the server, the threads with this process.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    cluster.stop()?;
+    // The run's own error comes first: after a Ctrl-C in a terminal PostgreSQL got the SIGINT too
+    // and has already shut down, which `stop` reports as an error of its own.
+    let stopped = cluster.stop();
     let mut report = outcome?;
+    stopped?;
     report.total_seconds = started.elapsed().as_secs_f64();
     print!("{}", report.tables());
     let out = paths.in_workspace(&args.out);
