@@ -18,7 +18,7 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn sigterm_stops_the_servers_and_postgresql_and_writes_no_report() {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = take_turn();
     let mut run = BenchRun::start("sigterm", false);
     let started = run.wait_until_servers_are_up();
     send_signal(run.pid(), libc::SIGTERM);
@@ -42,7 +42,7 @@ fn sigterm_stops_the_servers_and_postgresql_and_writes_no_report() {
 
 #[test]
 fn ctrl_c_in_a_terminal_stops_everything_and_says_so() {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = take_turn();
     let mut run = BenchRun::start("sigint", true);
     let started = run.wait_until_servers_are_up();
     // A terminal sends SIGINT to the whole foreground process group.
@@ -52,7 +52,7 @@ fn ctrl_c_in_a_terminal_stops_everything_and_says_so() {
 
 #[test]
 fn sigkill_still_takes_the_servers_and_postgresql_down() {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = take_turn();
     let mut run = BenchRun::start("sigkill", false);
     let mut started = run.wait_until_servers_are_up();
     send_signal(run.pid(), libc::SIGKILL);
@@ -62,6 +62,11 @@ fn sigkill_still_takes_the_servers_and_postgresql_down() {
     // The run itself is reaped by `wait`; its children were re-parented and get their signal.
     started.remove(&run.pid());
     assert_all_gone(&started);
+}
+
+/// Waits for the other runs of this file to finish (a failed one does not block the rest).
+fn take_turn() -> MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A process seen under the run: its start time (so that a reused pid is not taken for it) and
