@@ -1,6 +1,6 @@
 //! `resource.v1.ResourceService`: parse, call one operation, convert.
 
-mod convert;
+pub mod convert;
 
 use std::sync::Arc;
 

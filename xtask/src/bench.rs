@@ -17,6 +17,7 @@ mod deployed;
 mod echo;
 mod fill;
 mod load;
+mod page;
 mod pgbench;
 mod plan;
 mod proc_stats;

@@ -13,6 +13,7 @@ use super::argon2_rate;
 use super::deployed::Deployment;
 use super::fill::{self, Session};
 use super::load::{Schedule, Slot, connect, drive, watch};
+use super::page;
 use super::pgbench::{self, Statement};
 use super::plan::{Level, Plan};
 use super::proc_stats::{self, Monitor, Scope, mib};
@@ -115,6 +116,8 @@ struct Bench {
     database_url: String,
     cluster_port: u16,
     script_dir: std::path::PathBuf,
+    /// The page the echo answers ListResources with.
+    page_file: std::path::PathBuf,
     report: Report,
     /// Which resource-service instance runs: its name in the memory figures.
     resource_instance: String,
@@ -158,6 +161,7 @@ impl Bench {
             ticks: proc_stats::ticks_per_second(),
             cluster_port: cluster.port(),
             script_dir: paths.target.join("bench").join("pgbench"),
+            page_file: paths.target.join("bench").join("page.pb"),
             database_url,
             report,
             resource_instance: String::new(),
@@ -179,6 +183,10 @@ impl Bench {
         fill::create_database(&maintenance_url, DATABASE, &auth_binary, &self.database_url).await?;
         self.phc = tokio::task::spawn_blocking(fill::password_hash).await??;
         fill::load(&self.database_url, &self.phc).await?;
+        let scenario_users = 1..=i32::try_from(SCENARIO_SESSIONS)?;
+        let (page_info, page) = page::median_first_page(&self.database_url, scenario_users).await?;
+        page::write(&self.page_file, &page)?;
+        self.report.page_echo = Some(page_info);
         self.phase_done("database, migrations and fill (1,000 users, 100,000 resources)", phase);
 
         let phase = Instant::now();
@@ -229,7 +237,7 @@ impl Bench {
     /// Echo, then the auth service, then the resource service with its cache off (the first
     /// scenarios need it so; it is restarted with the cache on afterwards).
     async fn start_servers(&mut self) -> anyhow::Result<Servers> {
-        let echo = self.stack.start_echo().await?;
+        let echo = self.stack.start_echo(&self.page_file).await?;
         let auth = self.stack.start_auth().await?;
         let resource = self.stack.start_resource(auth.addr(), CACHE_OFF).await?;
         self.resource_instance = format!("{} (cache off)", processes::RESOURCE);
@@ -275,6 +283,12 @@ impl Bench {
             fill::keep_fresh(&servers.auth_channel, sessions).await?;
             let sessions: &[Session] = sessions;
             let session = |slot: usize| &sessions[slot % sessions.len()];
+            if self.plan.wants(names::LIST) {
+                self.measure(names::PAGE_ECHO, level, &echo_url, |slot, channel| {
+                    ListResources::new(channel, session(slot))
+                })
+                .await?;
+            }
             self.measure(names::VALIDATE, level, &auth_url, |slot, channel| {
                 Ok(ValidateToken::new(channel, session(slot)))
             })
@@ -356,7 +370,8 @@ impl Bench {
         url: &str,
         make: impl FnMut(usize, Channel) -> anyhow::Result<S>,
     ) -> anyhow::Result<()> {
-        if scenario != names::ECHO && !self.plan.wants(scenario) {
+        let baseline = scenario == names::ECHO || scenario == names::PAGE_ECHO;
+        if !baseline && !self.plan.wants(scenario) {
             return Ok(());
         }
         let slots = slots(url, level, make).await?;

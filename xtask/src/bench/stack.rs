@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -66,13 +66,15 @@ impl StackConfig {
         Ok(if self.metrics { free_local_addr()?.to_string() } else { String::new() })
     }
 
-    /// Starts the bare tonic server (`xtask bench-echo` of this very build).
-    pub async fn start_echo(&self) -> anyhow::Result<ServerProcess> {
+    /// Starts the bare tonic server (`xtask bench-echo` of this very build), answering
+    /// ListResources with the page in `page`.
+    pub async fn start_echo(&self, page: &Path) -> anyhow::Result<ServerProcess> {
         let addr = free_local_addr()?;
+        let args = ["bench-echo", "--listen", &addr.to_string(), "--page", &page.display().to_string()];
         ServerProcess::start(Launch {
             label: "echo".to_owned(),
             program: std::env::current_exe().context("cannot find this program's path")?,
-            args: vec!["bench-echo".to_owned(), "--listen".to_owned(), addr.to_string()],
+            args: args.map(str::to_owned).to_vec(),
             env: Vec::new(),
             addr,
             log_file: self.log_file("echo"),
