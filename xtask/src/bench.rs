@@ -8,7 +8,8 @@
 //!
 //! The steps: [`release`] builds the binaries and re-runs this command from the release build;
 //! [`stack`] starts a private PostgreSQL, the two services and the echo server as child
-//! processes; [`fill`] loads the data set; [`scenarios`] drives each RPC through [`load`];
+//! processes; [`fill`] loads the data set and [`page`] builds the page the echo also serves;
+//! [`scenarios`] drives each RPC through [`load`];
 //! [`pgbench`] and [`argon2_rate`] measure the ceilings; [`report`] prints the table and writes
 //! the JSON; [`soak`] repeats a mixed load and watches memory.
 

@@ -139,13 +139,15 @@ mod tests {
         let health = HealthClient::new(channel.clone()).check(tonic_health::pb::HealthCheckRequest::default()).await?;
         assert_eq!(health.into_inner().status(), ServingStatus::Serving);
         let mut resources = ResourceServiceClient::new(channel);
-        let listed = resources.list_resources(pb::ListResourcesRequest { page_size: 20, ..Default::default() }).await?;
+        let request = pb::ListResourcesRequest { page_size: page::PAGE_SIZE, ..Default::default() };
+        let listed = resources.list_resources(request).await?;
         assert_eq!(listed.into_inner(), a_page());
         let refused = resources.get_resource(pb::GetResourceRequest { id: 1 }).await.expect_err("not served");
         assert_eq!(refused.code(), tonic::Code::Unimplemented);
 
+        drop(resources);
         drop(stop);
-        server.await??;
+        tokio::time::timeout(Duration::from_secs(10), server).await.context("the echo did not stop")???;
         Ok(())
     }
 

@@ -1,10 +1,14 @@
-//! The page the echo server also serves: a first page of 20 resources exactly as the resource
-//! service answers ListResources, so that the framework's cost of carrying that page (h2, tonic,
-//! protobuf on both sides, the client's decoding) is measured without the database.
+//! The page the echo server also serves: a first page of 20 resources as the resource service
+//! answers ListResources (byte for byte but for the page token's fingerprint, which hashes
+//! another query text of the same length), so that the framework's cost of carrying that page
+//! (h2, tonic, protobuf on both sides, the client's decoding) is measured without the database.
 //!
 //! The page is built from the run's rows by the resource service's own query, pagination and
 //! conversion (`store::list`, `PageRequest`, `grpc::convert`), for each user the scenarios call
-//! as; the one of median size is kept. It reaches the echo process as a file (`--page`).
+//! as; the one of median size is kept. It reaches the echo process as a file (`--page`). It is
+//! built once, from the fill's rows: in a full run, the rows that the lower levels'
+//! CreateResource and pgbench's inserts add show up in later ListResources pages but not in
+//! this one. It comes from the `resource_service` crate built into xtask, not from `--bin-dir`.
 
 use std::path::Path;
 

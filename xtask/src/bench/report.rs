@@ -171,7 +171,7 @@ pub struct Report {
     pub pgbench: Vec<PgbenchResult>,
     /// The raw argon2id verify rate.
     pub argon2: Option<Argon2Rate>,
-    /// The page the echo answered ListResources with.
+    /// The page the echo answered ListResources with (when that ran).
     pub page_echo: Option<PageInfo>,
     /// Memory per service process.
     pub memory: Vec<Memory>,
@@ -243,7 +243,7 @@ impl Report {
             .iter()
             .map(|result| {
                 let page_echo =
-                    (result.scenario == names::LIST).then(|| self.find(names::PAGE_ECHO, result.level)).flatten();
+                    if result.scenario == names::LIST { self.find(names::PAGE_ECHO, result.level) } else { None };
                 let (hop, hop_rps) = match page_echo {
                     Some(page_echo) => ("page echo", page_echo.stats.rps),
                     None => ("echo", echo.get(&result.level)?.rps),

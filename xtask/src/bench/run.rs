@@ -170,6 +170,11 @@ impl Bench {
         })
     }
 
+    /// Whether the echo of a ListResources page runs: with ListResources, or asked for by name.
+    fn wants_page_echo(&self) -> bool {
+        self.plan.wants(names::LIST) || self.plan.wants(names::PAGE_ECHO)
+    }
+
     fn phase_done(&mut self, name: &str, since: Instant) {
         let seconds = since.elapsed().as_secs_f64();
         println!("bench: {name}: {seconds:.1} s");
@@ -183,11 +188,13 @@ impl Bench {
         fill::create_database(&maintenance_url, DATABASE, &auth_binary, &self.database_url).await?;
         self.phc = tokio::task::spawn_blocking(fill::password_hash).await??;
         fill::load(&self.database_url, &self.phc).await?;
-        let scenario_users = 1..=i32::try_from(SCENARIO_SESSIONS)?;
-        let (page_info, page) = page::median_first_page(&self.database_url, scenario_users).await?;
-        page::write(&self.page_file, &page)?;
-        self.report.page_echo = Some(page_info);
         self.phase_done("database, migrations and fill (1,000 users, 100,000 resources)", phase);
+        if self.wants_page_echo() {
+            let scenario_users = 1..=i32::try_from(SCENARIO_SESSIONS)?;
+            let (page_info, page) = page::median_first_page(&self.database_url, scenario_users).await?;
+            page::write(&self.page_file, &page)?;
+            self.report.page_echo = Some(page_info);
+        }
 
         let phase = Instant::now();
         let mut servers = self.start_servers().await?;
@@ -237,7 +244,8 @@ impl Bench {
     /// Echo, then the auth service, then the resource service with its cache off (the first
     /// scenarios need it so; it is restarted with the cache on afterwards).
     async fn start_servers(&mut self) -> anyhow::Result<Servers> {
-        let echo = self.stack.start_echo(&self.page_file).await?;
+        let page = self.wants_page_echo().then_some(self.page_file.as_path());
+        let echo = self.stack.start_echo(page).await?;
         let auth = self.stack.start_auth().await?;
         let resource = self.stack.start_resource(auth.addr(), CACHE_OFF).await?;
         self.resource_instance = format!("{} (cache off)", processes::RESOURCE);
@@ -283,7 +291,7 @@ impl Bench {
             fill::keep_fresh(&servers.auth_channel, sessions).await?;
             let sessions: &[Session] = sessions;
             let session = |slot: usize| &sessions[slot % sessions.len()];
-            if self.plan.wants(names::LIST) {
+            if self.wants_page_echo() {
                 self.measure(names::PAGE_ECHO, level, &echo_url, |slot, channel| {
                     ListResources::new(channel, session(slot))
                 })

@@ -20,6 +20,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::fill::{self, Session};
 use super::load::Slot;
+use super::page::PAGE_SIZE;
 use super::pgbench::NEW_CONTENT;
 
 /// A resource-service client that sends one session's access token.
@@ -107,7 +108,7 @@ impl ListResources {
 
 impl Slot for ListResources {
     async fn call(&mut self) -> Result<(), tonic::Status> {
-        let request = ListResourcesRequest { page_size: 20, ..ListResourcesRequest::default() };
+        let request = ListResourcesRequest { page_size: PAGE_SIZE, ..ListResourcesRequest::default() };
         self.client.list_resources(request).await.map(drop)
     }
 }

@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 
 use super::fill::Session;
 use super::load::{LoadStats, Schedule, Slot, connect, drive};
+use super::page::PAGE_SIZE;
 use super::pgbench::NEW_CONTENT;
 use super::plan::Level;
 use super::proc_stats::{Monitor, mib};
@@ -167,7 +168,7 @@ impl Slot for Mixed {
                 }
                 Kind::List => {
                     let request =
-                        self.request(ListResourcesRequest { page_size: 20, ..ListResourcesRequest::default() });
+                        self.request(ListResourcesRequest { page_size: PAGE_SIZE, ..ListResourcesRequest::default() });
                     self.resources.list_resources(request).await.map(drop)
                 }
                 Kind::Update => {

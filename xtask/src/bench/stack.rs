@@ -67,14 +67,17 @@ impl StackConfig {
     }
 
     /// Starts the bare tonic server (`xtask bench-echo` of this very build), answering
-    /// ListResources with the page in `page`.
-    pub async fn start_echo(&self, page: &Path) -> anyhow::Result<ServerProcess> {
+    /// ListResources with the page in `page`, if given.
+    pub async fn start_echo(&self, page: Option<&Path>) -> anyhow::Result<ServerProcess> {
         let addr = free_local_addr()?;
-        let args = ["bench-echo", "--listen", &addr.to_string(), "--page", &page.display().to_string()];
+        let mut args = vec!["bench-echo".to_owned(), "--listen".to_owned(), addr.to_string()];
+        if let Some(page) = page {
+            args.extend(["--page".to_owned(), page.display().to_string()]);
+        }
         ServerProcess::start(Launch {
             label: "echo".to_owned(),
             program: std::env::current_exe().context("cannot find this program's path")?,
-            args: args.map(str::to_owned).to_vec(),
+            args,
             env: Vec::new(),
             addr,
             log_file: self.log_file("echo"),
