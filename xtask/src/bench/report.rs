@@ -369,9 +369,8 @@ impl Report {
                 ceiling
             );
         }
-        if let (Some(page), Some(_)) =
-            (&self.page_echo, self.scenarios.iter().find(|result| result.scenario == names::PAGE_ECHO))
-        {
+        // Set only when the page echo runs (see `Bench::wants_page_echo`).
+        if let Some(page) = &self.page_echo {
             let _ = writeln!(
                 out,
                 "{}: the echo server answering ListResources with user {}'s first page ({} resources, {} bytes) \
