@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tonic::metadata::MetadataValue;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
@@ -21,7 +21,7 @@ pub(crate) async fn validate_token(
 ) -> Result<Caller, Status> {
     let mut request = Request::new(ValidateTokenRequest { access_token: access_token.to_owned() });
     request.set_timeout(call_timeout);
-    if let Some(value) = request_id.and_then(|id| MetadataValue::try_from(id).ok()) {
+    if let Some(value) = request_id.and_then(request_id_metadata) {
         request.metadata_mut().insert("x-request-id", value);
     }
 
@@ -42,6 +42,15 @@ pub(crate) async fn validate_token(
     Caller::try_from(answer)
 }
 
+/// The request id to forward, marked so that HPACK never indexes it: an id is new on every
+/// call, so indexing it would only churn the connection's header table (`None` if it is not a
+/// valid header value).
+fn request_id_metadata(id: &str) -> Option<MetadataValue<Ascii>> {
+    let mut value = MetadataValue::try_from(id).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// Logs a failed call once, here where it is handled: a refused token is routine, an auth
 /// service that cannot answer is not.
 fn log_failure(status: &Status, answer: &Status, request_id: Option<&str>) {
@@ -54,5 +63,18 @@ fn log_failure(status: &Status, answer: &Status, request_id: Option<&str>) {
             error = status.message(),
             "ValidateToken failed"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_request_id_is_never_indexed() {
+        let value = request_id_metadata("req-7f3a").unwrap();
+        assert_eq!(value, "req-7f3a");
+        assert!(value.is_sensitive());
+        assert!(request_id_metadata("line\nbreak").is_none());
     }
 }
