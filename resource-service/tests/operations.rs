@@ -215,6 +215,37 @@ async fn metrics_are_served_and_count_calls_pool_and_cache() -> TestResult {
     Ok(())
 }
 
+/// Calls `path` with an empty message over `channel`, as a caller inventing methods would.
+async fn call_path(channel: Channel, path: &str) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let path = path.parse().map_err(|_| tonic::Status::invalid_argument("path"))?;
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    grpc.unary(tonic::Request::new(()), path, codec).await.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_paths_share_one_unknown_series() -> TestResult {
+    let stack = spawn_stack_with(with_metrics()).await;
+    let user = stack.user(Role::User).await;
+    let resource_metrics = stack.resource.metrics_addr.ok_or("resource metrics off")?;
+    let channel = Channel::from_shared(format!("http://{}", stack.resource.addr))?.connect().await?;
+    for index in 0..20 {
+        let status = call_path(channel.clone(), &format!("/ghost.v{index}.Ghost/Haunt{index}")).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    stack.list(&user, pb::ListResourcesRequest::default()).await?;
+    let text = scrape(resource_metrics).await?;
+    assert!(!text.contains("ghost"), "{text}");
+    let started = r#"grpc_server_started_total{grpc_type="unary",grpc_service="unknown",grpc_method="unknown"}"#;
+    assert_eq!(series(&text, started), Some(20.0), "{text}");
+    let refused = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="unknown",grpc_method="unknown",grpc_code="Unauthenticated"}"#;
+    assert_eq!(series(&text, refused), Some(20.0), "{text}");
+    let listed = r#"grpc_server_started_total{grpc_type="unary",grpc_service="resource.v1.ResourceService",grpc_method="ListResources"}"#;
+    assert_eq!(series(&text, listed), Some(1.0), "{text}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reflection_v1_and_v1alpha_list_every_service() -> TestResult {
     use tokio_stream::StreamExt;

@@ -4,7 +4,9 @@
 //!   one clap argument group both command lines flatten;
 //! * [`rpc`]: a tower layer giving every RPC a request id, a span and a log line, metrics, a
 //!   deadline and load shedding;
-//! * [`metrics`]: the Prometheus registry and its `/metrics` HTTP endpoint;
+//! * [`metrics`]: the Prometheus registry and its `/metrics` HTTP endpoint, and
+//!   [`rpc_metrics`] the RPC layer's series in it, one set per method that
+//!   [`served_methods`] finds in the services' descriptors;
 //! * [`health`]: `grpc.health.v1.Health` driven by the database's reachability;
 //! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown;
 //! * [`runtime`]: the tokio runtime, single-threaded when the process has one CPU.
@@ -12,8 +14,10 @@
 pub mod health;
 pub mod metrics;
 pub mod rpc;
+pub mod rpc_metrics;
 pub mod runtime;
 pub mod serve;
+pub mod served_methods;
 pub mod settings;
 
 pub use metrics::Metrics;

@@ -2,11 +2,10 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -14,30 +13,13 @@ use prometheus_client::registry::Registry;
 use shared::DbPool;
 use tokio::net::TcpListener;
 
-/// Labels of the per-method series.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct MethodLabels {
-    grpc_type: &'static str,
-    grpc_service: String,
-    grpc_method: String,
-}
-
-/// Labels of the per-method, per-code series.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CodeLabels {
-    grpc_type: &'static str,
-    grpc_service: String,
-    grpc_method: String,
-    grpc_code: &'static str,
-}
+use crate::rpc_metrics::{RpcFamilies, RpcSeries};
 
 /// The metrics of one service; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
-    started: Family<MethodLabels, Counter>,
-    handled: Family<CodeLabels, Counter>,
-    handling_seconds: Family<MethodLabels, Histogram>,
+    rpc: RpcFamilies,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -56,31 +38,19 @@ impl Metrics {
     /// A registry with the gRPC server series.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let started = Family::<MethodLabels, Counter>::default();
-        let handled = Family::<CodeLabels, Counter>::default();
-        let handling_seconds =
-            Family::<MethodLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let started = Family::default();
+        let handled = Family::default();
+        let handling_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register("grpc_server_started", "RPCs started on the server", started.clone());
         registry.register("grpc_server_handled", "RPCs completed on the server, by status code", handled.clone());
         registry.register("grpc_server_handling_seconds", "Time to handle an RPC", handling_seconds.clone());
-        Self { registry: Arc::new(Mutex::new(registry)), started, handled, handling_seconds }
+        Self { registry: Arc::new(Mutex::new(registry)), rpc: RpcFamilies { started, handled, handling_seconds } }
     }
 
-    /// Counts an RPC that started.
-    pub fn rpc_started(&self, service: &str, method: &str) {
-        self.started.get_or_create(&method_labels(service, method)).inc();
-    }
-
-    /// Counts an RPC that finished with `code` after `elapsed`.
-    pub fn rpc_handled(&self, service: &str, method: &str, code: tonic::Code, elapsed: Duration) {
-        let labels = CodeLabels {
-            grpc_type: "unary",
-            grpc_service: service.to_owned(),
-            grpc_method: method.to_owned(),
-            grpc_code: code_name(code),
-        };
-        self.handled.get_or_create(&labels).inc();
-        self.handling_seconds.get_or_create(&method_labels(service, method)).observe(elapsed.as_secs_f64());
+    /// The RPC layer's series for these served `(service, method)` pairs; any other path is
+    /// counted as unknown (see [`RpcSeries`]).
+    pub fn rpc_series(&self, methods: impl IntoIterator<Item = (String, String)>) -> RpcSeries {
+        RpcSeries::new(self.rpc.clone(), methods)
     }
 
     /// A latency histogram (seconds, 0.5 ms to ~16 s) registered under `name`.
@@ -137,37 +107,9 @@ impl Metrics {
     }
 }
 
-fn method_labels(service: &str, method: &str) -> MethodLabels {
-    MethodLabels { grpc_type: "unary", grpc_service: service.to_owned(), grpc_method: method.to_owned() }
-}
-
 /// Buckets from 0.5 ms to ~16 s.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-}
-
-/// The name go-grpc-prometheus uses for a status code.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "Canceled",
-        Code::Unknown => "Unknown",
-        Code::InvalidArgument => "InvalidArgument",
-        Code::DeadlineExceeded => "DeadlineExceeded",
-        Code::NotFound => "NotFound",
-        Code::AlreadyExists => "AlreadyExists",
-        Code::PermissionDenied => "PermissionDenied",
-        Code::ResourceExhausted => "ResourceExhausted",
-        Code::FailedPrecondition => "FailedPrecondition",
-        Code::Aborted => "Aborted",
-        Code::OutOfRange => "OutOfRange",
-        Code::Unimplemented => "Unimplemented",
-        Code::Internal => "Internal",
-        Code::Unavailable => "Unavailable",
-        Code::DataLoss => "DataLoss",
-        Code::Unauthenticated => "Unauthenticated",
-    }
 }
 
 /// Encodes one constant series.
@@ -218,21 +160,5 @@ impl Collector for PoolCollector {
             "Time spent waiting for connections",
             &ConstCounter::new(stats.get_wait_time.as_secs_f64()),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handled_rpcs_appear_with_service_method_and_code() {
-        let metrics = Metrics::new();
-        metrics.rpc_started("auth.v1.AuthService", "Login");
-        metrics.rpc_handled("auth.v1.AuthService", "Login", tonic::Code::Unauthenticated, Duration::from_millis(3));
-        let text = metrics.render();
-        assert!(text.contains(r#"grpc_server_started_total{grpc_type="unary",grpc_service="auth.v1.AuthService",grpc_method="Login"} 1"#), "{text}");
-        assert!(text.contains(r#"grpc_code="Unauthenticated"} 1"#), "{text}");
-        assert!(text.contains("grpc_server_handling_seconds_bucket"), "{text}");
     }
 }

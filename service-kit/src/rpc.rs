@@ -16,7 +16,7 @@ use tonic::Code;
 use tonic::body::Body;
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
+use crate::rpc_metrics::RpcSeries;
 
 /// Header carrying the id that joins one request's log lines across services.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -31,7 +31,7 @@ pub struct RequestId(pub String);
 
 /// Shared state of the layer.
 struct Shared {
-    metrics: Metrics,
+    series: RpcSeries,
     slots: Arc<Semaphore>,
     max_concurrent: usize,
     timeout: Duration,
@@ -45,13 +45,13 @@ pub struct RpcLayer {
 }
 
 impl RpcLayer {
-    /// At most `max_concurrent` RPCs at once, each within `timeout`; `error_domain` goes into the
-    /// ErrorInfo of the statuses the layer itself answers.
-    pub fn new(metrics: Metrics, max_concurrent: usize, timeout: Duration, error_domain: &'static str) -> Self {
+    /// Counts into `series`, at most `max_concurrent` RPCs at once, each within `timeout`;
+    /// `error_domain` goes into the ErrorInfo of the statuses the layer itself answers.
+    pub fn new(series: RpcSeries, max_concurrent: usize, timeout: Duration, error_domain: &'static str) -> Self {
         let max_concurrent = max_concurrent.max(1);
         Self {
             shared: Arc::new(Shared {
-                metrics,
+                series,
                 slots: Arc::new(Semaphore::new(max_concurrent)),
                 max_concurrent,
                 timeout,
@@ -111,9 +111,9 @@ where
 
         Box::pin(
             async move {
-                let (service, method) = split_path(uri.path());
+                let series = shared.series.method(uri.path());
                 let started = Instant::now();
-                shared.metrics.rpc_started(service, method);
+                series.started();
                 let permit = if exempt { None } else { shared.slots.clone().try_acquire_owned().ok() };
                 let mut response = if !exempt && permit.is_none() {
                     overloaded(&shared)
@@ -131,7 +131,7 @@ where
                 }
                 let code = status_code(&response);
                 let elapsed = started.elapsed();
-                shared.metrics.rpc_handled(service, method, code, elapsed);
+                series.handled(code, elapsed);
                 let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
                 if matches!(
                     code,
@@ -284,7 +284,8 @@ mod tests {
     #[tokio::test]
     async fn the_answer_carries_the_request_id_never_indexed() {
         use tower::{Layer as _, Service as _};
-        let layer = RpcLayer::new(Metrics::new(), 4, Duration::from_secs(5), "test.example");
+        let series = crate::Metrics::new().rpc_series([]);
+        let layer = RpcLayer::new(series, 4, Duration::from_secs(5), "test.example");
         let mut service = layer.layer(Answer);
         let given = Request::builder().uri("/pkg.Svc/Get").header(REQUEST_ID_HEADER, "abc-123").body(()).unwrap();
         let answer = service.call(given).await.unwrap();

@@ -15,6 +15,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::rpc::RpcLayer;
+use crate::served_methods::{self, DESCRIPTOR_SETS};
 use crate::settings::{ServerSettings, TlsFiles};
 
 /// What is being served.
@@ -82,6 +83,8 @@ pub async fn serve(
     if settings.reflection {
         routes = routes.add_service(reflection(&info).build_v1()?).add_service(reflection(&info).build_v1alpha()?);
     }
+    let series =
+        metrics.rpc_series(served_methods::methods_of(&served_services(&info, settings.reflection), &DESCRIPTOR_SETS));
     let mut builder = Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -90,7 +93,7 @@ pub async fn serve(
         builder = builder.tls_config(tls_config(tls)?)?;
     }
     let layers = tower::ServiceBuilder::new()
-        .layer(RpcLayer::new(metrics, settings.max_concurrent_rpcs, settings.rpc_timeout, info.error_domain))
+        .layer(RpcLayer::new(series, settings.max_concurrent_rpcs, settings.rpc_timeout, info.error_domain))
         .option_layer(guard.map(|guard| guard.layer()))
         .into_inner();
 
@@ -133,6 +136,16 @@ pub async fn serve(
     }
     tracing::info!(service = info.name, "stopped");
     outcome
+}
+
+/// Every gRPC service the server answers: the routes', health and, when on, reflection.
+fn served_services(info: &ServiceInfo, reflection: bool) -> Vec<&'static str> {
+    let mut services = info.grpc_services.clone();
+    services.push("grpc.health.v1.Health");
+    if reflection {
+        services.extend(["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]);
+    }
+    services
 }
 
 /// Reflection over our protos, the health protocol and google.rpc error details, listing
