@@ -123,6 +123,16 @@ pub enum ConnectError {
     },
 }
 
+/// How much a connection may receive before its callers read it. h2 also sizes its guard
+/// against floods of small DATA frames at half of it: every small frame counts until its caller
+/// reads it, and a unary gRPC answer is one. hyper's adaptive window starts at 64 KiB, where
+/// about 130 answers arriving before their callers ran closed the connection (GOAWAY
+/// ENHANCE_YOUR_CALM, `too_many_data_frames`) and failed every call on it; these fixed sizes are
+/// hyper's own defaults.
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+/// How much one call may receive before its caller reads it.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+
 impl ClientConfig {
     /// The tonic endpoint with these settings, for callers who want to tune it further (user
     /// agent, concurrency limit, …) before connecting.
@@ -145,7 +155,8 @@ impl ClientConfig {
             .http2_keep_alive_interval(self.keep_alive_interval)
             .keep_alive_timeout(self.keep_alive_timeout)
             .keep_alive_while_idle(false)
-            .http2_adaptive_window(true);
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .initial_stream_window_size(STREAM_WINDOW);
         match (https, &self.tls) {
             (true, tls) => {
                 // tonic skips what is not a PEM block, and an empty trust store would only show
