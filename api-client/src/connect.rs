@@ -126,7 +126,7 @@ pub enum ConnectError {
 /// How much a connection may receive before its callers read it. h2 also sizes its guard
 /// against floods of small DATA frames at half of it: every small frame counts until its caller
 /// reads it, and a unary gRPC answer is one. hyper's adaptive window starts at 64 KiB, where
-/// about 130 answers arriving before their callers ran closed the connection (GOAWAY
+/// 130–150 small answers arriving before their callers ran closed the connection (GOAWAY
 /// ENHANCE_YOUR_CALM, `too_many_data_frames`) and failed every call on it; these fixed sizes are
 /// hyper's own defaults.
 const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
