@@ -135,7 +135,8 @@ const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 
 impl ClientConfig {
     /// The tonic endpoint with these settings, for callers who want to tune it further (user
-    /// agent, concurrency limit, …) before connecting.
+    /// agent, concurrency limit, …) before connecting. Do not turn `http2_adaptive_window` on:
+    /// tonic then replaces the fixed windows with a 64 KiB start (see `CONNECTION_WINDOW`).
     pub fn endpoint(&self, url: &str) -> Result<Endpoint, ConnectError> {
         let invalid = |problem: String| ConnectError::InvalidUrl { url: url.to_owned(), problem };
         let uri: Uri = url.parse().map_err(|error: http::uri::InvalidUri| invalid(error.to_string()))?;

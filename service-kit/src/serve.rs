@@ -83,8 +83,12 @@ pub async fn serve(
     if settings.reflection {
         routes = routes.add_service(reflection(&info).build_v1()?).add_service(reflection(&info).build_v1alpha()?);
     }
-    let series =
-        metrics.rpc_series(served_methods::methods_of(&served_services(&info, settings.reflection), &DESCRIPTOR_SETS));
+    let services = served_services(&info, settings.reflection);
+    let methods = served_methods::methods_of(&services, &DESCRIPTOR_SETS);
+    for service in services.iter().filter(|service| !methods.iter().any(|(name, _)| name == *service)) {
+        tracing::warn!(service, "no descriptor lists this service's methods; its calls are counted as unknown");
+    }
+    let series = metrics.rpc_series(methods);
     let mut builder = Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))

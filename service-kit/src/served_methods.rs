@@ -22,7 +22,10 @@ pub fn methods_of(services: &[&str], descriptor_sets: &[&[u8]]) -> Vec<(String, 
         let Ok(set) = FileDescriptorSet::decode(*set) else { continue };
         for file in &set.file {
             for service in &file.service {
-                let full_name = format!("{}.{}", file.package(), service.name());
+                let full_name = match file.package() {
+                    "" => service.name().to_owned(),
+                    package => format!("{package}.{}", service.name()),
+                };
                 if services.contains(&full_name.as_str()) {
                     methods.extend(service.method.iter().map(|method| (full_name.clone(), method.name().to_owned())));
                 }
@@ -41,6 +44,26 @@ mod tests {
         for set in DESCRIPTOR_SETS {
             assert!(FileDescriptorSet::decode(set).is_ok());
         }
+    }
+
+    #[test]
+    fn every_service_a_binary_serves_has_its_methods() {
+        let services = [
+            "auth.v1.AuthService",
+            "auth.v1.UserService",
+            "resource.v1.ResourceService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        let methods = methods_of(&services, &DESCRIPTOR_SETS);
+        for service in services {
+            assert!(methods.iter().any(|(s, _)| s == service), "{service} has no methods");
+        }
+        let has = |service: &str, method: &str| methods.iter().any(|(s, m)| s == service && m == method);
+        assert!(has("grpc.health.v1.Health", "Watch"));
+        assert!(has("resource.v1.ResourceService", "ListResources"));
+        assert!(has("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo"));
     }
 
     #[test]

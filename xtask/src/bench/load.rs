@@ -129,7 +129,7 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// `level.connections` separate HTTP/2 connections to `url`, with the production client settings
-/// of `api-client` (TCP_NODELAY, keep-alive, adaptive window, 30 s call timeout).
+/// of `api-client` (TCP_NODELAY, keep-alive, fixed receive windows, 30 s call timeout).
 pub async fn connect(url: &str, level: Level) -> anyhow::Result<Vec<Channel>> {
     let endpoint = api_client::ClientConfig::default().endpoint(url)?;
     let mut channels = Vec::with_capacity(level.connections);
