@@ -8,7 +8,7 @@
 //! the series created, the first time a method (and a method's status code) is seen.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -46,11 +46,10 @@ pub(crate) struct RpcFamilies {
     pub(crate) handling_seconds: Family<MethodLabels, Histogram>,
 }
 
-/// The series of every served method, and of the unknown ones; cheap to share.
-#[derive(Clone)]
+/// The series of every served method, and of the unknown ones (the RPC layer holds one set).
 pub struct RpcSeries {
-    by_path: Arc<HashMap<String, MethodSeries>>,
-    unknown: Arc<MethodSeries>,
+    by_path: HashMap<String, MethodSeries>,
+    unknown: MethodSeries,
 }
 
 impl RpcSeries {
@@ -65,7 +64,7 @@ impl RpcSeries {
             })
             .collect();
         let unknown = MethodSeries::new(families, UNKNOWN.to_owned(), UNKNOWN.to_owned());
-        Self { by_path: Arc::new(by_path), unknown: Arc::new(unknown) }
+        Self { by_path, unknown }
     }
 
     /// The series of the method at `path` (`/pkg.Service/Method`), or the unknown ones.
