@@ -3,8 +3,7 @@
 use api_client::Caller;
 use api_client::auth::v1::Role as ApiRole;
 use api_client::resource::v1 as pb;
-use chrono::{DateTime, Utc};
-use shared::models::{Resource, Role};
+use shared::models::{Resource, Role, UtcMicros};
 
 use crate::domain::etag;
 use crate::ops::Actor;
@@ -34,6 +33,7 @@ pub fn actor(caller: &Caller) -> Actor {
     Actor { user_id: i32::try_from(caller.user_id).unwrap_or(0), role }
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    std::time::SystemTime::from(at).into()
+fn timestamp(at: UtcMicros) -> prost_types::Timestamp {
+    let (seconds, nanos) = at.unix_seconds_and_nanos();
+    prost_types::Timestamp { seconds, nanos }
 }

@@ -9,13 +9,22 @@ use crate::helpers::{StackOptions, TestResult, spawn_stack, spawn_stack_with};
 async fn a_user_creates_reads_lists_updates_deletes_and_undeletes_a_resource() -> TestResult {
     let stack = spawn_stack().await;
     let user = stack.user(Role::User).await;
+    let before = std::time::SystemTime::now();
     let created = stack.create(&user, "First", Some("hello")).await?;
+    let after = std::time::SystemTime::now();
     assert!(created.id > 0);
     assert_eq!(
         (created.owner_id, created.title.as_str(), created.content.as_deref()),
         (user.id, "First", Some("hello"))
     );
     assert!(created.create_time.is_some() && created.update_time.is_some() && created.delete_time.is_none());
+    // The database's clock and the test's are the same machine's; allow a second of rounding.
+    let create_time = std::time::SystemTime::try_from(created.create_time.clone().unwrap_or_default())?;
+    let second = std::time::Duration::from_secs(1);
+    assert!(
+        before - second <= create_time && create_time <= after + second,
+        "{create_time:?} not in {before:?}..{after:?}"
+    );
     assert!(!created.etag.is_empty());
 
     assert_eq!(stack.get(&user, created.id).await?, created);

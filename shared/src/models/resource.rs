@@ -1,6 +1,6 @@
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::UtcMicros;
 use crate::schema::resources;
 
 /// A row of `resources`: something a user owns.
@@ -16,11 +16,11 @@ pub struct Resource {
     /// Free text, stored exactly as given.
     pub content: Option<String>,
     /// When the row was inserted.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<UtcMicros>,
     /// When the row last changed (kept by a trigger).
-    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<UtcMicros>,
     /// Set by a soft delete.
-    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<UtcMicros>,
     /// Incremented by every update; the etag.
     pub version: i32,
 }
