@@ -19,7 +19,7 @@ async fn a_user_creates_reads_lists_updates_deletes_and_undeletes_a_resource() -
     );
     assert!(created.create_time.is_some() && created.update_time.is_some() && created.delete_time.is_none());
     // The database's clock and the test's are the same machine's; allow a second of rounding.
-    let create_time = std::time::SystemTime::try_from(created.create_time.clone().unwrap_or_default())?;
+    let create_time = std::time::SystemTime::try_from(created.create_time.unwrap_or_default())?;
     let second = std::time::Duration::from_secs(1);
     assert!(
         before - second <= create_time && create_time <= after + second,
