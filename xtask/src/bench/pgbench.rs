@@ -36,7 +36,8 @@ pub enum Statement {
     SessionWithUser,
     /// GetResource: one resource by id and owner.
     ResourceByIdAndOwner,
-    /// ListResources: the 20 newest live rows of one owner (21 fetched, to learn if more follow).
+    /// ListResources: the 20 newest live rows of one owner (21 fetched, to learn if more follow),
+    /// in the shape `store::list` gives it.
     NewestLiveOfOwner,
     /// CreateResource: INSERT … RETURNING.
     InsertReturning,
@@ -93,8 +94,8 @@ impl Statement {
             ),
             Statement::NewestLiveOfOwner => format!(
                 "\\set owner random(1, {USERS})\n\
-                 SELECT {RESOURCE_COLUMNS} FROM resources WHERE resources.user_id = :owner \
-                 AND resources.deleted_at IS NULL ORDER BY resources.id DESC LIMIT 21;\n"
+                 SELECT {RESOURCE_COLUMNS} FROM resources WHERE resources.user_id BETWEEN :owner AND :owner \
+                 AND resources.deleted_at IS NULL ORDER BY resources.user_id, resources.id DESC LIMIT 21;\n"
             ),
             Statement::InsertReturning => format!(
                 "\\set owner random(1, {USERS})\n\
