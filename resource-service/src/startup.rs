@@ -10,6 +10,7 @@ use api_client::resource::v1::resource_service_server::ResourceServiceServer;
 use service_kit::{Metrics, Served, ServiceInfo};
 use shared::DbPool;
 use shared::pipelined::StatementConnections;
+use shared::planning::Planning;
 use tonic::service::Routes;
 
 use crate::connection_metrics::SharedConnectionsCollector;
@@ -43,8 +44,18 @@ impl Application {
     /// database is down.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = shared::pool::build_pool(settings.database_url.expose(), settings.pool);
+        // Every statement on the shared connections is a lookup by key or one owner's page
+        // through its index: one plan fits every value, so each is planned once per connection
+        // (see `shared::planning`). The pool, which also runs the purge's range delete, keeps
+        // the server's default.
         let statement_connections = |count| {
-            StatementConnections::new(&settings.database_url, count, settings.pool.connection_timeout, pool.clone())
+            StatementConnections::new(
+                &settings.database_url,
+                count,
+                settings.pool.connection_timeout,
+                Planning::OncePerConnection,
+                pool.clone(),
+            )
         };
         let reads = statement_connections(settings.read_connections)?;
         let writes = statement_connections(settings.write_connections)?;

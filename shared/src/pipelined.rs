@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 
+use crate::planning::Planning;
 use crate::pool::{DbConnection, DbPool, PoolError};
 use crate::secret::Secret;
 
@@ -111,12 +112,19 @@ impl std::fmt::Debug for PipelinedConnections {
 
 impl PipelinedConnections {
     /// `count` shared connections (at least one) to the database at `database_url`, none
-    /// opened yet; opening one gives up after `connect_timeout`. Fails only on a malformed URL.
-    pub fn new(database_url: &Secret, count: usize, connect_timeout: Duration) -> Result<Self, ConnectError> {
-        let config = database_url
+    /// opened yet, their statements planned as `planning` says; opening one gives up after
+    /// `connect_timeout`. Fails only on a malformed URL.
+    pub fn new(
+        database_url: &Secret,
+        count: usize,
+        connect_timeout: Duration,
+        planning: Planning,
+    ) -> Result<Self, ConnectError> {
+        let mut config = database_url
             .expose()
             .parse::<tokio_postgres::Config>()
             .map_err(|error| ConnectError::Failed(format!("the database URL is not valid: {error}")))?;
+        planning.apply_to(&mut config);
         let connector = Arc::new(Connector {
             config: with_liveness_checks(config),
             connect_timeout,
@@ -266,18 +274,19 @@ impl Deref for StatementConnection<'_> {
 }
 
 impl StatementConnections {
-    /// `count` shared connections to `database_url`, or statements through `pool` when `count`
-    /// is 0. Fails only on a malformed URL.
+    /// `count` shared connections to `database_url` (see [`PipelinedConnections::new`]), or
+    /// statements through `pool` when `count` is 0. Fails only on a malformed URL.
     pub fn new(
         database_url: &Secret,
         count: usize,
         connect_timeout: Duration,
+        planning: Planning,
         pool: DbPool,
     ) -> Result<Self, ConnectError> {
         if count == 0 {
             Ok(Self::Pool(pool))
         } else {
-            Ok(Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout)?))
+            Ok(Self::Pipelined(PipelinedConnections::new(database_url, count, connect_timeout, planning)?))
         }
     }
 

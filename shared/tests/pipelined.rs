@@ -10,6 +10,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shared::pipelined::{ConnectError, PipelinedConnections};
+use shared::planning::Planning;
+use shared::schema::users;
 use shared::secret::Secret;
 
 type TestResult = anyhow::Result<()>;
@@ -42,13 +44,15 @@ async fn concurrent_reads(connections: &Arc<PipelinedConnections>, reads: i32) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -> TestResult {
     let db = devkit::test_database().await?;
-    let one = Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?);
+    let one =
+        Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5), Planning::ServerDefault)?);
     let backends = concurrent_reads(&one, 64).await?;
     assert!(backends.iter().all(|&backend| backend == backends[0]), "one connection serves every read: {backends:?}");
     let stats = one.stats();
     assert_eq!((stats.open, stats.connects, stats.failed_connects), (1, 1, 0), "{stats:?}");
 
-    let two = Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 2, Duration::from_secs(5))?);
+    let two =
+        Arc::new(PipelinedConnections::new(&Secret::new(&db.url), 2, Duration::from_secs(5), Planning::ServerDefault)?);
     let mut distinct = concurrent_reads(&two, 64).await?;
     distinct.sort_unstable();
     distinct.dedup();
@@ -59,7 +63,8 @@ async fn concurrent_reads_share_the_connections_and_each_gets_its_own_answer() -
 #[tokio::test]
 async fn a_lost_connection_is_replaced_on_next_use() -> TestResult {
     let db = devkit::test_database().await?;
-    let connections = PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?;
+    let connections =
+        PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5), Planning::ServerDefault)?;
     let held = connections.get().await?;
     let (first_backend, _) = backend_and_echo(&held, 1).await?;
 
@@ -105,7 +110,7 @@ async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestRes
     });
 
     let timeout = Duration::from_secs(1);
-    let connections = Arc::new(PipelinedConnections::new(&Secret::new(&url), 1, timeout)?);
+    let connections = Arc::new(PipelinedConnections::new(&Secret::new(&url), 1, timeout, Planning::ServerDefault)?);
     let waiting: Vec<_> = (0..20)
         .map(|_| {
             let connections = Arc::clone(&connections);
@@ -133,7 +138,8 @@ async fn reads_waiting_on_an_unreachable_database_share_one_attempt() -> TestRes
 #[tokio::test]
 async fn a_caller_that_gives_up_does_not_abandon_the_connect_attempt() -> TestResult {
     let db = devkit::test_database().await?;
-    let connections = PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5))?;
+    let connections =
+        PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5), Planning::ServerDefault)?;
     // Gives up long before a connection can be open (the startup handshake alone takes longer).
     let gave_up = tokio::time::timeout(Duration::from_micros(1), connections.get()).await;
     assert!(gave_up.is_err(), "the connection opened within a microsecond");
@@ -149,5 +155,56 @@ async fn a_caller_that_gives_up_does_not_abandon_the_connect_attempt() -> TestRe
     assert!(opened, "the attempt was abandoned with its caller: {:?}", connections.stats());
     backend_and_echo(&*connections.get().await?, 4).await?;
     assert_eq!(connections.stats().connects, 1, "the next read used the connection opened meanwhile");
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct PlanCounts {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    mode: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom: i64,
+}
+
+/// The connection's `plan_cache_mode`, and the generic and custom plans its prepared
+/// statements got so far.
+async fn plan_counts(connection: &AsyncPgConnection) -> QueryResult<PlanCounts> {
+    diesel::sql_query(
+        "SELECT current_setting('plan_cache_mode') AS mode, \
+         coalesce(sum(generic_plans), 0)::bigint AS generic, coalesce(sum(custom_plans), 0)::bigint AS custom \
+         FROM pg_prepared_statements",
+    )
+    .get_result(&mut { connection })
+    .await
+}
+
+#[tokio::test]
+async fn statements_are_planned_once_per_connection_when_asked() -> TestResult {
+    let db = devkit::test_database().await?;
+    for (planning, mode) in [(Planning::ServerDefault, "auto"), (Planning::OncePerConnection, "force_generic_plan")] {
+        let connections = PipelinedConnections::new(&Secret::new(&db.url), 1, Duration::from_secs(5), planning)?;
+        let connection = connections.get().await?;
+        // A statement diesel prepares and caches; under `auto` its first five calls are
+        // always planned with their values.
+        for limit in 0..8_i64 {
+            let ids: Vec<i32> =
+                users::table.select(users::id).order(users::id).limit(limit).load(&mut { &*connection }).await?;
+            assert!(ids.is_empty(), "the test database has no users");
+        }
+        let counts = plan_counts(&connection).await?;
+        assert_eq!(counts.mode, mode);
+        if planning == Planning::OncePerConnection {
+            assert!(
+                counts.generic >= 8 && counts.custom == 0,
+                "{mode}: {} generic, {} custom",
+                counts.generic,
+                counts.custom
+            );
+        } else {
+            assert!(counts.custom >= 5, "{mode}: {} custom plans", counts.custom);
+        }
+    }
     Ok(())
 }

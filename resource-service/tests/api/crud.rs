@@ -146,3 +146,27 @@ async fn reads_and_writes_go_through_the_pool_when_no_connection_is_shared() -> 
     assert!(stack.delete(&user, created.id).await?.delete_time.is_some());
     Ok(())
 }
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+#[tokio::test]
+async fn shared_connections_plan_each_statement_once() -> TestResult {
+    use diesel_async::RunQueryDsl as _;
+    let stack = spawn_stack().await;
+    let user = stack.user(Role::User).await;
+    stack.create(&user, "Planned", None).await?;
+    assert_eq!(stack.list(&user, pb::ListResourcesRequest::default()).await?.resources.len(), 1);
+    for connections in [&stack.state.reads, &stack.state.writes] {
+        assert!(matches!(connections, StatementConnections::Pipelined(_)));
+        let connection = connections.get().await?;
+        let mode: Setting = diesel::sql_query("SELECT current_setting('plan_cache_mode') AS value")
+            .get_result(&mut { &*connection })
+            .await?;
+        assert_eq!(mode.value, "force_generic_plan");
+    }
+    Ok(())
+}
