@@ -64,6 +64,15 @@ impl Statement {
         }
     }
 
+    /// Whether the service runs this statement on connections that plan each statement once
+    /// (`shared::planning`): pgbench's clients then do too, so that both plan it alike.
+    pub fn planned_once(self) -> bool {
+        match self {
+            Statement::UserById | Statement::SessionWithUser => false,
+            Statement::ResourceByIdAndOwner | Statement::NewestLiveOfOwner | Statement::InsertReturning => true,
+        }
+    }
+
     fn file_name(self) -> &'static str {
         match self {
             Statement::UserById => "user_by_id.sql",
@@ -113,6 +122,8 @@ pub struct PgbenchResult {
     pub statement: String,
     /// Clients (connections).
     pub clients: usize,
+    /// Whether its clients planned the statement once (as the service's connections do).
+    pub planned_once: bool,
     /// Transactions (one statement each) per second, without connection time.
     pub tps: f64,
     /// Mean latency, ms.
@@ -166,7 +177,11 @@ pub fn run(
     let script = script_dir.join(statement.file_name());
     fs::write(&script, statement.script())?;
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let output = Command::new(pgbench)
+    let mut command = Command::new(pgbench);
+    if statement.planned_once() {
+        command.env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan");
+    }
+    let output = command
         .args(["-n", "-M", "prepared", "-h", "127.0.0.1", "-U", "postgres"])
         .args(["-p", &port.to_string()])
         .args(["-c", &PGBENCH_CLIENTS.to_string(), "-j", &threads.to_string()])
@@ -195,6 +210,7 @@ pub fn run(
     Ok(PgbenchResult {
         statement: statement.name().to_owned(),
         clients: PGBENCH_CLIENTS,
+        planned_once: statement.planned_once(),
         tps: find("tps = ").ok_or_else(|| anyhow!("no tps in pgbench's output:\n{text}"))?,
         latency_ms: find("latency average = ").unwrap_or(0.0),
         failed: find("number of failed transactions: ").map_or(0, |failed| failed as u64),

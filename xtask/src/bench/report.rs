@@ -434,11 +434,12 @@ impl Report {
         for pgbench in &self.pgbench {
             let _ = writeln!(
                 out,
-                "  pgbench {:<40} {:>9} tps  {:>6.2} ms mean  {} clients, prepared  (postgres {:.2} cores){}",
+                "  pgbench {:<40} {:>9} tps  {:>6.2} ms mean  {} clients, prepared{}  (postgres {:.2} cores){}",
                 pgbench.statement,
                 thousands(pgbench.tps),
                 pgbench.latency_ms,
                 pgbench.clients,
+                if pgbench.planned_once { ", planned once" } else { "" },
                 pgbench.postgres_cpu_seconds / self.measure_seconds.max(1.0).floor(),
                 if pgbench.failed > 0 { format!("  {} failed", pgbench.failed) } else { String::new() }
             );
@@ -546,6 +547,7 @@ mod tests {
         report.pgbench.push(PgbenchResult {
             statement: Statement::NewestLiveOfOwner.name().to_owned(),
             clients: PGBENCH_CLIENTS,
+            planned_once: true,
             tps: 30_000.0,
             latency_ms: 0.5,
             failed: 0,
