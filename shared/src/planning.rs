@@ -2,12 +2,13 @@
 //!
 //! diesel-async prepares every statement it caches, and PostgreSQL then decides per call
 //! whether to reuse one plan made without the parameter values (a generic plan) or to plan
-//! again with them (a custom plan). For a page with a bound `LIMIT` it always plans again: it
-//! costs the generic plan as if the limit were a tenth of the matching rows, so the custom plan
-//! always looks cheaper. Planning then takes about half of PostgreSQL's CPU per page, and a plan
-//! made for one owner's figures can be the wrong one (see `store::list` of the resource
-//! service). Statements whose best plan is the same for every value (lookups by key, one
-//! owner's page through its index) are better planned once per connection.
+//! again with them (a custom plan). A page with a bound `LIMIT` is easily planned again on
+//! every call: the generic plan is costed as if a tenth of the matching rows were fetched, so
+//! a custom plan looks cheaper (it did for the resource service's owner pages). Planning then
+//! takes about half of PostgreSQL's CPU per page, and a plan made for one owner's figures can
+//! be the wrong one (see `store::list` of the resource service). Statements whose best plan is
+//! the same for every value (lookups by key, one owner's page through its index) are better
+//! planned once per connection.
 
 /// Which plans a connection's prepared statements get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
