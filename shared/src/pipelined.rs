@@ -61,6 +61,8 @@ pub struct PipelinedConnections {
 /// How a connection is opened, and how many attempts failed.
 struct Connector {
     config: tokio_postgres::Config,
+    /// Sent once on every new connection (see [`Planning::session_setup`]).
+    session_setup: Option<&'static str>,
     connect_timeout: Duration,
     failed_connects: AtomicU64,
 }
@@ -120,13 +122,13 @@ impl PipelinedConnections {
         connect_timeout: Duration,
         planning: Planning,
     ) -> Result<Self, ConnectError> {
-        let mut config = database_url
+        let config = database_url
             .expose()
             .parse::<tokio_postgres::Config>()
             .map_err(|error| ConnectError::Failed(format!("the database URL is not valid: {error}")))?;
-        planning.apply_to(&mut config);
         let connector = Arc::new(Connector {
             config: with_liveness_checks(config),
+            session_setup: planning.session_setup(),
             connect_timeout,
             failed_connects: AtomicU64::new(0),
         });
@@ -193,6 +195,9 @@ impl Connector {
                 }
                 closed_when_done.store(true, Ordering::Release);
             });
+            if let Some(setup) = self.session_setup {
+                client.batch_execute(setup).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
+            }
             let connection =
                 AsyncPgConnection::try_from(client).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
             Ok(Live { connection, closed })
@@ -275,7 +280,8 @@ impl Deref for StatementConnection<'_> {
 
 impl StatementConnections {
     /// `count` shared connections to `database_url` (see [`PipelinedConnections::new`]), or
-    /// statements through `pool` when `count` is 0. Fails only on a malformed URL.
+    /// statements through `pool` when `count` is 0 (`planning` then does not apply: the pool's
+    /// connections keep their own). Fails only on a malformed URL.
     pub fn new(
         database_url: &Secret,
         count: usize,

@@ -23,42 +23,13 @@ pub enum Planning {
 }
 
 impl Planning {
-    /// Adds this choice to the options the connection sends at startup, after any the
-    /// database URL already sets (the last setting of a name wins).
-    pub fn apply_to(self, config: &mut tokio_postgres::Config) {
-        let Self::OncePerConnection = self else { return };
-        let setting = "-c plan_cache_mode=force_generic_plan";
-        let options = match config.get_options() {
-            Some(given) if !given.trim().is_empty() => format!("{given} {setting}"),
-            _ => setting.to_owned(),
-        };
-        config.options(&options);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Planning;
-
-    fn options_after(url: &str, planning: Planning) -> Option<String> {
-        let mut config: tokio_postgres::Config = url.parse().ok()?;
-        planning.apply_to(&mut config);
-        config.get_options().map(str::to_owned)
-    }
-
-    #[test]
-    fn once_per_connection_adds_the_setting_after_the_urls_own_options() {
-        let plain = "postgres://app@db/app";
-        assert_eq!(options_after(plain, Planning::ServerDefault), None);
-        assert_eq!(
-            options_after(plain, Planning::OncePerConnection).as_deref(),
-            Some("-c plan_cache_mode=force_generic_plan")
-        );
-        let with_options = "postgres://app@db/app?options=-c%20statement_timeout%3D5s";
-        assert_eq!(
-            options_after(with_options, Planning::OncePerConnection).as_deref(),
-            Some("-c statement_timeout=5s -c plan_cache_mode=force_generic_plan")
-        );
-        assert_eq!(options_after(with_options, Planning::ServerDefault).as_deref(), Some("-c statement_timeout=5s"));
+    /// The statement that gives a new connection this choice, if it needs one. It is sent once
+    /// after connecting rather than as a startup option, which poolers such as PgBouncer
+    /// refuse unless told to ignore it.
+    pub fn session_setup(self) -> Option<&'static str> {
+        match self {
+            Self::ServerDefault => None,
+            Self::OncePerConnection => Some("SET plan_cache_mode = force_generic_plan"),
+        }
     }
 }

@@ -154,7 +154,7 @@ struct Setting {
 }
 
 #[tokio::test]
-async fn shared_connections_plan_each_statement_once() -> TestResult {
+async fn shared_connections_force_generic_plans() -> TestResult {
     use diesel_async::RunQueryDsl as _;
     let stack = spawn_stack().await;
     let user = stack.user(Role::User).await;

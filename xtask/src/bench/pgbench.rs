@@ -179,7 +179,9 @@ pub fn run(
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let mut command = Command::new(pgbench);
     if statement.planned_once() {
-        command.env("PGOPTIONS", "-c plan_cache_mode=force_generic_plan");
+        // After any options the caller gave pgbench; the last setting of a name wins.
+        let given = env::var("PGOPTIONS").unwrap_or_default();
+        command.env("PGOPTIONS", format!("{given} -c plan_cache_mode=force_generic_plan").trim_start());
     }
     let output = command
         .args(["-n", "-M", "prepared", "-h", "127.0.0.1", "-U", "postgres"])
