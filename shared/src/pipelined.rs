@@ -61,8 +61,8 @@ pub struct PipelinedConnections {
 /// How a connection is opened, and how many attempts failed.
 struct Connector {
     config: tokio_postgres::Config,
-    /// Sent once on every new connection (see [`Planning::session_setup`]).
-    session_setup: Option<&'static str>,
+    /// Set once on every new connection (see [`Planning::setting`]).
+    setting: Option<&'static str>,
     connect_timeout: Duration,
     failed_connects: AtomicU64,
 }
@@ -128,7 +128,7 @@ impl PipelinedConnections {
             .map_err(|error| ConnectError::Failed(format!("the database URL is not valid: {error}")))?;
         let connector = Arc::new(Connector {
             config: with_liveness_checks(config),
-            session_setup: planning.session_setup(),
+            setting: planning.setting(),
             connect_timeout,
             failed_connects: AtomicU64::new(0),
         });
@@ -195,8 +195,9 @@ impl Connector {
                 }
                 closed_when_done.store(true, Ordering::Release);
             });
-            if let Some(setup) = self.session_setup {
-                client.batch_execute(setup).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
+            if let Some(setting) = self.setting {
+                let set = format!("SET {setting}");
+                client.batch_execute(&set).await.map_err(|error| ConnectError::Failed(error.to_string()))?;
             }
             let connection =
                 AsyncPgConnection::try_from(client).await.map_err(|error| ConnectError::Failed(error.to_string()))?;

@@ -23,13 +23,13 @@ pub enum Planning {
 }
 
 impl Planning {
-    /// The statement that gives a new connection this choice, if it needs one. It is sent once
-    /// after connecting rather than as a startup option, which poolers such as PgBouncer
-    /// refuse unless told to ignore it.
-    pub fn session_setup(self) -> Option<&'static str> {
+    /// The server setting this choice needs (`name=value`), if any. The shared connections
+    /// `SET` it once after connecting rather than sending it as a startup option, which poolers
+    /// such as PgBouncer refuse unless told to ignore it.
+    pub fn setting(self) -> Option<&'static str> {
         match self {
             Self::ServerDefault => None,
-            Self::OncePerConnection => Some("SET plan_cache_mode = force_generic_plan"),
+            Self::OncePerConnection => Some("plan_cache_mode=force_generic_plan"),
         }
     }
 }

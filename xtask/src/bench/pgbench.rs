@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Serialize;
+use shared::planning::Planning;
 
 use super::fill::{RESOURCES, USERS};
 use super::plan::PGBENCH_CLIENTS;
@@ -64,12 +65,15 @@ impl Statement {
         }
     }
 
-    /// Whether the service runs this statement on connections that plan each statement once
-    /// (`shared::planning`): pgbench's clients then do too, so that both plan it alike.
-    pub fn planned_once(self) -> bool {
+    /// How the service plans this statement: pgbench's clients plan it alike. The resource
+    /// service's shared connections plan each statement once; the auth service keeps the
+    /// server's default.
+    pub fn planning(self) -> Planning {
         match self {
-            Statement::UserById | Statement::SessionWithUser => false,
-            Statement::ResourceByIdAndOwner | Statement::NewestLiveOfOwner | Statement::InsertReturning => true,
+            Statement::UserById | Statement::SessionWithUser => Planning::ServerDefault,
+            Statement::ResourceByIdAndOwner | Statement::NewestLiveOfOwner | Statement::InsertReturning => {
+                Planning::OncePerConnection
+            }
         }
     }
 
@@ -178,10 +182,10 @@ pub fn run(
     fs::write(&script, statement.script())?;
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let mut command = Command::new(pgbench);
-    if statement.planned_once() {
+    if let Some(setting) = statement.planning().setting() {
         // After any options the caller gave pgbench; the last setting of a name wins.
         let given = env::var("PGOPTIONS").unwrap_or_default();
-        command.env("PGOPTIONS", format!("{given} -c plan_cache_mode=force_generic_plan").trim_start());
+        command.env("PGOPTIONS", format!("{given} -c {setting}").trim_start());
     }
     let output = command
         .args(["-n", "-M", "prepared", "-h", "127.0.0.1", "-U", "postgres"])
@@ -212,7 +216,7 @@ pub fn run(
     Ok(PgbenchResult {
         statement: statement.name().to_owned(),
         clients: PGBENCH_CLIENTS,
-        planned_once: statement.planned_once(),
+        planned_once: statement.planning() != Planning::ServerDefault,
         tps: find("tps = ").ok_or_else(|| anyhow!("no tps in pgbench's output:\n{text}"))?,
         latency_ms: find("latency average = ").unwrap_or(0.0),
         failed: find("number of failed transactions: ").map_or(0, |failed| failed as u64),
