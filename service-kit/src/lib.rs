@@ -8,9 +8,11 @@
 //!   [`rpc_metrics`] the RPC layer's series in it, one set per method that
 //!   [`served_methods`] finds in the services' descriptors;
 //! * [`health`]: `grpc.health.v1.Health` driven by the database's reachability;
-//! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown;
+//! * [`serve`]: the server itself — TLS, reflection (v1 and v1alpha), graceful shutdown —
+//!   over connections whose writes [`batched_writes`] sends once per pass of the run queue;
 //! * [`runtime`]: the tokio runtime, single-threaded when the process has one CPU.
 
+pub mod batched_writes;
 pub mod health;
 pub mod metrics;
 pub mod rpc;

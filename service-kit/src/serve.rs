@@ -8,7 +8,10 @@ use std::time::Duration;
 use api_client::AuthGuard;
 use shared::DbPool;
 use tokio::net::TcpListener;
+use tonic::codegen::tokio_stream::StreamExt as _;
 use tonic::service::Routes;
+
+use crate::batched_writes::BatchedWrites;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -125,7 +128,10 @@ pub async fn serve(
     );
     // tonic ignores `tcp_nodelay` for a stream of incoming connections: set it on the incoming
     // itself, or Nagle's algorithm meets the client's delayed ACK (40 ms per call).
-    let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+    let batch_writes = settings.batch_writes;
+    let incoming = TcpIncoming::from(listeners.grpc)
+        .with_nodelay(Some(true))
+        .map(move |accepted| accepted.map(|io| BatchedWrites::new(io, batch_writes)));
     let server = builder.layer(layers).add_routes(routes).serve_with_incoming_shutdown(incoming, on_shutdown);
     let outcome = tokio::select! {
         served = server => served.map_err(anyhow::Error::from),

@@ -34,6 +34,9 @@ pub struct ServerSettings {
     pub health_interval: Duration,
     /// Server TLS; plaintext when `None`.
     pub tls: Option<TlsFiles>,
+    /// Send what a connection's responses write during one pass of the run queue in one system
+    /// call (see [`crate::batched_writes`]); `false` writes each as HTTP/2 makes it.
+    pub batch_writes: bool,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +50,7 @@ impl Default for ServerSettings {
             metrics_addr: None,
             health_interval: Duration::from_secs(5),
             tls: None,
+            batch_writes: true,
         }
     }
 }
@@ -84,6 +88,10 @@ pub struct ServerArgs {
     /// CA (PEM) whose client certificates are required (mutual TLS).
     #[arg(long, env = "TLS_CLIENT_CA_FILE", requires = "tls_cert_file")]
     pub tls_client_ca_file: Option<PathBuf>,
+    /// Send each connection's responses of one pass of the run queue in one system call;
+    /// `false` writes every response as it is made.
+    #[arg(long, env = "BATCH_WRITES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub batch_writes: bool,
 }
 
 impl ServerArgs {
@@ -111,6 +119,7 @@ impl ServerArgs {
             metrics_addr,
             health_interval: self.health_check_interval,
             tls,
+            batch_writes: self.batch_writes,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL database per test, driven through the generated gRPC clients.
 
 mod access;
+mod batched_writes;
 mod crud;
 #[allow(dead_code, unused_imports, reason = "shared with the operations tests; each binary uses a part")]
 #[path = "../support/mod.rs"]
