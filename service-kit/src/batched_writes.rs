@@ -10,47 +10,54 @@
 //! at a time.
 //!
 //! [`BatchedWrites`] copies the writes into a buffer and answers the first flush of a batch by
-//! waking the connection's task instead of writing. The task runs again after the tasks already
-//! queued, which meanwhile hand their responses to h2 too, and the batch goes out when the task
-//! next reads (h2 reads before it writes on every poll of a connection) or shuts down. A batch
-//! that grows past [`HIGH_WATER`] is sent at once.
+//! waking the flushing task instead of writing. That task is polled again once the runtime has
+//! run what was already queued (on the single-threaded scheduler; on the multi-threaded one an
+//! idle worker may pick it up sooner), and the tasks that ran meanwhile have handed their
+//! responses to h2 too. The batch goes out at the next read (every poll of an h2 connection
+//! reads until the socket has nothing before it writes its streams' frames), at shutdown, before a write that would take it past [`HIGH_WATER`], and, as far as the socket
+//! takes it at once, when the connection is dropped.
+//!
+//! The server uses it for plaintext connections only: when a TLS handshake fails, tokio-rustls
+//! writes the fatal alert without flushing and the connection is dropped at once, and a client
+//! that meanwhile sent its request then sees the reset rather than the alert.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::Connected;
+use tokio::net::TcpStream;
+use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// Buffered bytes past which a write first waits for the batch to reach the socket.
+/// Bytes a batch may hold; a write that would take it further first sends the batch.
 pub const HIGH_WATER: usize = 256 * 1024;
+/// Capacity kept between batches; a larger buffer is shrunk back to it once sent.
+const RETAINED_CAPACITY: usize = 64 * 1024;
 
 /// An accepted connection whose writes are sent together once per pass of the run queue.
 #[derive(Debug)]
-pub struct BatchedWrites<IO> {
-    io: IO,
+pub struct BatchedWrites {
+    io: TcpStream,
     /// `false`: every call goes straight to `io`.
     batching: bool,
     batch: Vec<u8>,
     /// How much of `batch` already reached the socket.
     sent: usize,
-    /// The task was woken to send `batch`; flushes until then return at once.
-    send_queued: bool,
+    /// The task woken to send the batch; flushes by that task return at once until it is back.
+    send_queued: Option<Waker>,
 }
 
-impl<IO> BatchedWrites<IO> {
+impl BatchedWrites {
     /// Wraps an accepted connection; with `batching` off it only passes calls through.
-    pub fn new(io: IO, batching: bool) -> Self {
-        Self { io, batching, batch: Vec::new(), sent: 0, send_queued: false }
+    pub fn new(io: TcpStream, batching: bool) -> Self {
+        Self { io, batching, batch: Vec::new(), sent: 0, send_queued: None }
     }
 
     /// Bytes written to this connection and not yet handed to the socket.
     pub fn buffered(&self) -> usize {
         self.batch.len() - self.sent
     }
-}
 
-impl<IO: AsyncWrite + Unpin> BatchedWrites<IO> {
     /// Hands the whole batch to the socket.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.batch.len() {
@@ -61,15 +68,17 @@ impl<IO: AsyncWrite + Unpin> BatchedWrites<IO> {
             self.sent += written;
         }
         self.batch.clear();
+        self.batch.shrink_to(RETAINED_CAPACITY);
         self.sent = 0;
-        self.send_queued = false;
+        self.send_queued = None;
         Poll::Ready(Ok(()))
     }
 
-    /// Appends `bufs` to the batch, sending it first if they would take it past the high-water mark.
+    /// Appends `bufs` to the batch, sending the batch first if they would take it past the
+    /// high-water mark.
     fn poll_append(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let len = bufs.iter().map(|buf| buf.len()).sum();
-        if self.buffered() > 0 && self.buffered() + len > HIGH_WATER {
+        if !self.batch.is_empty() && self.batch.len() + len > HIGH_WATER {
             ready!(self.poll_send(cx))?;
         }
         for buf in bufs {
@@ -79,12 +88,12 @@ impl<IO: AsyncWrite + Unpin> BatchedWrites<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for BatchedWrites<IO> {
+impl AsyncRead for BatchedWrites {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.send_queued {
-            // The woken task is back: send the batch. A full socket wakes the task when it has
-            // room again, and reading goes on meanwhile.
+        if this.buffered() > 0 {
+            // The woken task is back (or another one reads): send the batch. A full socket
+            // wakes the task when it has room again, and reading goes on meanwhile.
             if let Poll::Ready(Err(error)) = this.poll_send(cx) {
                 return Poll::Ready(Err(error));
             }
@@ -93,7 +102,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for BatchedWrites<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for BatchedWrites<IO> {
+impl AsyncWrite for BatchedWrites {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if !this.batching {
@@ -115,8 +124,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for BatchedWrites<IO> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        // Batching takes every slice at once, which saves h2 copying small frames.
-        self.batching || self.io.is_write_vectored()
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -125,9 +133,11 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for BatchedWrites<IO> {
             return Pin::new(&mut this.io).poll_flush(cx);
         }
         // h2 flushes after every large frame: the first flush of a batch lets the other queued
-        // tasks add their responses, and every flush until the task is back returns at once.
-        if !this.send_queued {
-            this.send_queued = true;
+        // tasks add their responses, and the same task's flushes until it is back return at
+        // once. A flush from another task (the connection's, after the TLS handshake's task
+        // queued the batch) wakes that one too.
+        if !this.send_queued.as_ref().is_some_and(|queued| queued.will_wake(cx.waker())) {
+            this.send_queued = Some(cx.waker().clone());
             cx.waker().wake_by_ref();
         }
         Poll::Ready(Ok(()))
@@ -140,8 +150,22 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for BatchedWrites<IO> {
     }
 }
 
-impl<IO: Connected> Connected for BatchedWrites<IO> {
-    type ConnectInfo = IO::ConnectInfo;
+impl Drop for BatchedWrites {
+    /// Gives the socket what it takes at once of a batch still held: the connection is going
+    /// away, and its last words (a TLS alert, a GOAWAY) should not go with it.
+    fn drop(&mut self) {
+        let mut unsent = &self.batch[self.sent..];
+        while !unsent.is_empty() {
+            match self.io.try_write(unsent) {
+                Ok(written) if written > 0 => unsent = &unsent[written..],
+                _ => break,
+            }
+        }
+    }
+}
+
+impl Connected for BatchedWrites {
+    type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.io.connect_info()
@@ -171,7 +195,7 @@ mod tests {
     }
 
     /// A connected pair: the server's end wrapped, and the peer's.
-    async fn pair(batching: bool) -> (BatchedWrites<TcpStream>, TcpStream) {
+    async fn pair(batching: bool) -> (BatchedWrites, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let peer = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
         let (accepted, _) = listener.accept().await.expect("accept");
@@ -194,7 +218,7 @@ mod tests {
     }
 
     /// One poll of a task: two writes and flushes, as h2 makes them for two large frames.
-    fn one_poll(io: &mut BatchedWrites<TcpStream>, waker: &Waker) {
+    fn one_poll(io: &mut BatchedWrites, waker: &Waker) {
         let mut cx = Context::from_waker(waker);
         for part in [&b"first "[..], &b"second"[..]] {
             let written = Pin::new(&mut *io).poll_write_vectored(&mut cx, &[IoSlice::new(part)]);
@@ -235,15 +259,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_past_the_high_water_mark_is_sent_before_more_is_taken() {
+    async fn a_batch_is_sent_before_a_write_would_take_it_past_the_high_water_mark() {
         let (mut io, mut peer) = pair(true).await;
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).await.map(|_| all)
+        });
         let big = vec![7_u8; HIGH_WATER];
         io.write_all(&big).await.expect("first write");
         assert_eq!(io.buffered(), HIGH_WATER, "up to the mark, writes are kept");
         io.write_all(b"more").await.expect("second write");
         assert_eq!(io.buffered(), 4, "the full batch went out before more was taken");
-        let got = received(&mut peer, HIGH_WATER).await;
-        assert_eq!(got.len(), HIGH_WATER);
+        io.shutdown().await.expect("shutdown");
+        let all = reader.await.expect("the reader").expect("read to the end");
+        assert_eq!(all.len(), HIGH_WATER + 4);
+        assert!(all.ends_with(b"more"));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_still_sends_what_it_held() {
+        let (mut io, mut peer) = pair(true).await;
+        one_poll(&mut io, Waker::noop());
+        drop(io);
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).await.expect("read to the end");
+        assert_eq!(all, b"first second");
     }
 
     #[tokio::test]

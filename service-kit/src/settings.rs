@@ -34,8 +34,9 @@ pub struct ServerSettings {
     pub health_interval: Duration,
     /// Server TLS; plaintext when `None`.
     pub tls: Option<TlsFiles>,
-    /// Send what a connection's responses write during one pass of the run queue in one system
-    /// call (see [`crate::batched_writes`]); `false` writes each as HTTP/2 makes it.
+    /// Send what a plaintext connection's responses write during one pass of the run queue in
+    /// one system call (see [`crate::batched_writes`]); `false`, or TLS, writes each as HTTP/2
+    /// makes it.
     pub batch_writes: bool,
 }
 
@@ -88,8 +89,8 @@ pub struct ServerArgs {
     /// CA (PEM) whose client certificates are required (mutual TLS).
     #[arg(long, env = "TLS_CLIENT_CA_FILE", requires = "tls_cert_file")]
     pub tls_client_ca_file: Option<PathBuf>,
-    /// Send each connection's responses of one pass of the run queue in one system call;
-    /// `false` writes every response as it is made.
+    /// Send each plaintext connection's responses of one pass of the run queue in one system
+    /// call; `false` (or TLS) writes every response as it is made.
     #[arg(long, env = "BATCH_WRITES", default_value_t = true, action = clap::ArgAction::Set)]
     pub batch_writes: bool,
 }
