@@ -14,8 +14,9 @@
 //! run what was already queued (on the single-threaded scheduler; on the multi-threaded one an
 //! idle worker may pick it up sooner), and the tasks that ran meanwhile have handed their
 //! responses to h2 too. The batch goes out at the next read (every poll of an h2 connection
-//! reads until the socket has nothing before it writes its streams' frames), at shutdown, before a write that would take it past [`HIGH_WATER`], and, as far as the socket
-//! takes it at once, when the connection is dropped.
+//! reads until the socket has nothing before it writes its streams' frames), at shutdown,
+//! before a write that would take it past [`HIGH_WATER`], and, as far as the socket takes it
+//! at once, when the connection is dropped.
 //!
 //! The server uses it for plaintext connections only: when a TLS handshake fails, tokio-rustls
 //! writes the fatal alert without flushing and the connection is dropped at once, and a client
@@ -134,8 +135,7 @@ impl AsyncWrite for BatchedWrites {
         }
         // h2 flushes after every large frame: the first flush of a batch lets the other queued
         // tasks add their responses, and the same task's flushes until it is back return at
-        // once. A flush from another task (the connection's, after the TLS handshake's task
-        // queued the batch) wakes that one too.
+        // once. A flush from another task wakes that one too.
         if !this.send_queued.as_ref().is_some_and(|queued| queued.will_wake(cx.waker())) {
             this.send_queued = Some(cx.waker().clone());
             cx.waker().wake_by_ref();
@@ -152,7 +152,7 @@ impl AsyncWrite for BatchedWrites {
 
 impl Drop for BatchedWrites {
     /// Gives the socket what it takes at once of a batch still held: the connection is going
-    /// away, and its last words (a TLS alert, a GOAWAY) should not go with it.
+    /// away, and its last words (a GOAWAY, say) should not go with it.
     fn drop(&mut self) {
         let mut unsent = &self.batch[self.sent..];
         while !unsent.is_empty() {
@@ -249,16 +249,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutting_down_sends_the_batch_first() {
-        let (mut io, mut peer) = pair(true).await;
-        one_poll(&mut io, Waker::noop());
-        io.shutdown().await.expect("shutdown");
-        let mut all = Vec::new();
-        peer.read_to_end(&mut all).await.expect("read to the end");
-        assert_eq!(all, b"first second");
-    }
-
-    #[tokio::test]
     async fn a_batch_is_sent_before_a_write_would_take_it_past_the_high_water_mark() {
         let (mut io, mut peer) = pair(true).await;
         let reader = tokio::spawn(async move {
@@ -277,13 +267,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_connection_still_sends_what_it_held() {
-        let (mut io, mut peer) = pair(true).await;
-        one_poll(&mut io, Waker::noop());
-        drop(io);
-        let mut all = Vec::new();
-        peer.read_to_end(&mut all).await.expect("read to the end");
-        assert_eq!(all, b"first second");
+    async fn shutting_down_or_dropping_the_connection_sends_the_batch() {
+        for shut_down in [true, false] {
+            let (mut io, mut peer) = pair(true).await;
+            one_poll(&mut io, Waker::noop());
+            if shut_down {
+                io.shutdown().await.expect("shutdown");
+            }
+            drop(io);
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).await.expect("read to the end");
+            assert_eq!(all, b"first second", "shut down before the drop: {shut_down}");
+        }
     }
 
     #[tokio::test]

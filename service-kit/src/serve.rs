@@ -10,11 +10,10 @@ use shared::DbPool;
 use tokio::net::TcpListener;
 use tonic::codegen::tokio_stream::StreamExt as _;
 use tonic::service::Routes;
-
-use crate::batched_writes::BatchedWrites;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+use crate::batched_writes::BatchedWrites;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::rpc::RpcLayer;
