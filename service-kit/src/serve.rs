@@ -127,10 +127,7 @@ pub async fn serve(
     );
     // tonic ignores `tcp_nodelay` for a stream of incoming connections: set it on the incoming
     // itself, or Nagle's algorithm meets the client's delayed ACK (40 ms per call).
-    // Not under TLS: when a handshake fails, tokio-rustls writes the fatal alert without a
-    // flush and the connection is dropped, so a batch would hold the alert back and the client
-    // would see a reset instead of the reason (tests/tls.rs checks that it is told).
-    let batch_writes = settings.batch_writes && settings.tls.is_none();
+    let batch_writes = settings.batches_writes();
     let incoming = TcpIncoming::from(listeners.grpc)
         .with_nodelay(Some(true))
         .map(move |accepted| accepted.map(|io| BatchedWrites::new(io, batch_writes)));

@@ -40,6 +40,15 @@ pub struct ServerSettings {
     pub batch_writes: bool,
 }
 
+impl ServerSettings {
+    /// Whether accepted connections batch their writes: when asked, and never under TLS, where
+    /// tokio-rustls writes a failed handshake's alert without a flush and drops the connection
+    /// (a batch would hold the alert back).
+    pub fn batches_writes(&self) -> bool {
+        self.batch_writes && self.tls.is_none()
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
@@ -122,5 +131,19 @@ impl ServerArgs {
             tls,
             batch_writes: self.batch_writes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_batched_when_asked_and_never_under_tls() {
+        let plaintext = ServerSettings::default();
+        assert!(plaintext.batches_writes());
+        assert!(!ServerSettings { batch_writes: false, ..ServerSettings::default() }.batches_writes());
+        let tls = TlsFiles { certificate: "cert.pem".into(), key: "key.pem".into(), client_ca: None };
+        assert!(!ServerSettings { tls: Some(tls), ..ServerSettings::default() }.batches_writes());
     }
 }
