@@ -125,9 +125,9 @@ pub async fn serve(
         scheduler = crate::runtime::scheduler(),
         "listening"
     );
+    let batch_writes = settings.batches_writes();
     // tonic ignores `tcp_nodelay` for a stream of incoming connections: set it on the incoming
     // itself, or Nagle's algorithm meets the client's delayed ACK (40 ms per call).
-    let batch_writes = settings.batches_writes();
     let incoming = TcpIncoming::from(listeners.grpc)
         .with_nodelay(Some(true))
         .map(move |accepted| accepted.map(|io| BatchedWrites::new(io, batch_writes)));
