@@ -8,6 +8,11 @@ mod dev;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, as in the services: glibc's malloc and free were a sixth of the load generator's
+/// CPU, and the echo server allocates as the services do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Developer commands of the workspace.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask")]

@@ -50,7 +50,7 @@ pub fn serve_echo(args: &EchoArgs) -> anyhow::Result<()> {
 }
 
 /// Serves the echo (and the page, if any) on `listener` until `shutdown` completes.
-async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     page: Option<pb::ListResourcesResponse>,
     shutdown: impl Future<Output = ()>,

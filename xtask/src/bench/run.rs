@@ -12,7 +12,7 @@ use super::BenchArgs;
 use super::argon2_rate;
 use super::deployed::Deployment;
 use super::fill::{self, Session};
-use super::load::{Schedule, Slot, connect, drive, watch};
+use super::load::{LoadThreads, Schedule, Slot, watch};
 use super::page;
 use super::pgbench::{self, Statement};
 use super::plan::{Level, Plan};
@@ -123,6 +123,8 @@ struct Bench {
     resource_instance: String,
     /// The password hash every user has.
     phc: String,
+    /// Where the load generator's connections and slots run.
+    load: LoadThreads,
 }
 
 /// The servers of the run.
@@ -166,6 +168,7 @@ impl Bench {
             report,
             resource_instance: String::new(),
             phc: String::new(),
+            load: LoadThreads::start()?,
             plan,
         })
     }
@@ -231,6 +234,7 @@ impl Bench {
                 sessions,
                 level,
                 monitor: &self.monitor,
+                load: &self.load,
             };
             self.report.soak = Some(soak::run(target, length).await?);
             self.phase_done("soak", phase);
@@ -252,7 +256,7 @@ impl Bench {
         self.monitor.watch(processes::ECHO, echo.pid(), Scope::Process);
         self.monitor.watch(processes::AUTH, auth.pid(), Scope::Process);
         self.monitor.watch(processes::RESOURCE, resource.pid(), Scope::Process);
-        let auth_channel = connect(&auth.url(), Level::new(1, 1)).await?.remove(0);
+        let auth_channel = self.load.connect(&auth.url(), Level::new(1, 1)).await?.remove(0);
         let servers = Servers { echo, auth, resource, auth_channel };
         tokio::time::sleep(SETTLE).await;
         self.record_idle(true);
@@ -342,15 +346,15 @@ impl Bench {
     /// ValidateToken at the primary level while logins keep every hashing slot busy.
     async fn mixed(&mut self, auth_url: &str, sessions: &[Session]) -> anyhow::Result<()> {
         let (primary, login) = (self.plan.primary, self.plan.login);
-        let validate =
-            slots(auth_url, primary, |slot, channel| Ok(ValidateToken::new(channel, &sessions[slot % sessions.len()])))
-                .await?;
-        let logins = slots(auth_url, login, |slot, channel| Ok(Login::new(slot, channel))).await?;
+        let validate = self
+            .slots(auth_url, primary, |slot, channel| Ok(ValidateToken::new(channel, &sessions[slot % sessions.len()])))
+            .await?;
+        let logins = self.slots(auth_url, login, |slot, channel| Ok(Login::new(slot, channel))).await?;
         let load_average = load_average();
         let schedule = Schedule::starting_now(self.plan.warmup, self.plan.measure);
         let ((validated, _), (logged_in, _), usage) = tokio::join!(
-            drive(validate, schedule),
-            drive(logins, schedule),
+            self.load.drive(validate, primary.connections, schedule),
+            self.load.drive(logins, login.connections, schedule),
             watch(&self.monitor, schedule, self.ticks)
         );
         for (scenario, level, tally) in
@@ -370,6 +374,18 @@ impl Bench {
         Ok(())
     }
 
+    /// `level.in_flight` slots over `level.connections` fresh connections to `url`, slot `i` on
+    /// connection `i % connections` (as [`LoadThreads::drive`] expects).
+    async fn slots<S: Slot>(
+        &self,
+        url: &str,
+        level: Level,
+        mut make: impl FnMut(usize, Channel) -> anyhow::Result<S>,
+    ) -> anyhow::Result<Vec<S>> {
+        let channels = self.load.connect(url, level).await?;
+        (0..level.in_flight).map(|slot| make(slot, channels[slot % channels.len()].clone())).collect()
+    }
+
     /// Runs one scenario if the plan wants it, and records it.
     async fn measure<S: Slot>(
         &mut self,
@@ -382,10 +398,13 @@ impl Bench {
         if !baseline && !self.plan.wants(scenario) {
             return Ok(());
         }
-        let slots = slots(url, level, make).await?;
+        let slots = self.slots(url, level, make).await?;
         let load_average = load_average();
         let schedule = Schedule::starting_now(self.plan.warmup, self.plan.measure);
-        let ((tally, _), usage) = tokio::join!(drive(slots, schedule), watch(&self.monitor, schedule, self.ticks));
+        let ((tally, _), usage) = tokio::join!(
+            self.load.drive(slots, level.connections, schedule),
+            watch(&self.monitor, schedule, self.ticks)
+        );
         self.record(ScenarioResult {
             scenario: scenario.to_owned(),
             level,
@@ -558,16 +577,6 @@ fn check_stopped(server: ServerProcess) -> anyhow::Result<()> {
     let status = server.stop()?;
     anyhow::ensure!(status.success(), "{label} exited with {status} when stopped");
     Ok(())
-}
-
-/// `level.in_flight` slots over `level.connections` fresh connections to `url`.
-async fn slots<S: Slot>(
-    url: &str,
-    level: Level,
-    mut make: impl FnMut(usize, Channel) -> anyhow::Result<S>,
-) -> anyhow::Result<Vec<S>> {
-    let channels = connect(url, level).await?;
-    (0..level.in_flight).map(|slot| make(slot, channels[slot % channels.len()].clone())).collect()
 }
 
 /// The 1-minute load average: how busy the machine already was.

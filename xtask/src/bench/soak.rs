@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::fill::Session;
-use super::load::{LoadStats, Schedule, Slot, connect, drive};
+use super::load::{LoadStats, LoadThreads, Schedule, Slot};
 use super::page::PAGE_SIZE;
 use super::pgbench::NEW_CONTENT;
 use super::plan::Level;
@@ -56,6 +56,8 @@ pub struct SoakTarget<'a> {
     pub level: Level,
     /// The processes to sample.
     pub monitor: &'a Monitor,
+    /// Where the load generator's connections and slots run.
+    pub load: &'a LoadThreads,
 }
 
 /// One round of the soak.
@@ -199,8 +201,8 @@ impl Slot for Mixed {
 /// Runs the soak for `length`.
 pub async fn run(target: SoakTarget<'_>, length: Duration) -> anyhow::Result<SoakReport> {
     let level = target.level;
-    let auth = connect(target.auth_url, level).await?;
-    let resources = connect(target.resource_url, level).await?;
+    let auth = target.load.connect(target.auth_url, level).await?;
+    let resources = target.load.connect(target.resource_url, level).await?;
     let mut slots = Vec::with_capacity(level.in_flight);
     for (index, session) in target.sessions.into_iter().enumerate() {
         let channel = index % level.connections;
@@ -213,7 +215,7 @@ pub async fn run(target: SoakTarget<'_>, length: Duration) -> anyhow::Result<Soa
             step: index as u64,
         });
     }
-    let login_channel = connect(target.auth_url, Level::new(1, 1)).await?;
+    let login_channel = target.load.connect(target.auth_url, Level::new(1, 1)).await?;
     let mut logins = vec![Login::paced(0, login_channel[0].clone(), LOGIN_PAUSE)];
 
     let rounds = (length.as_secs_f64() / MAX_ROUND.as_secs_f64()).ceil().max(f64::from(MIN_ROUNDS)) as u32;
@@ -225,7 +227,7 @@ pub async fn run(target: SoakTarget<'_>, length: Duration) -> anyhow::Result<Soa
     for number in 1..=rounds {
         let schedule = Schedule::starting_now(Duration::ZERO, round);
         let ((mixed, returned), (trickle, returned_logins)) =
-            tokio::join!(drive(slots, schedule), drive(logins, schedule));
+            tokio::join!(target.load.drive(slots, level.connections, schedule), target.load.drive(logins, 1, schedule));
         slots = returned;
         logins = returned_logins;
         let rss_mib: BTreeMap<String, f64> = watched
