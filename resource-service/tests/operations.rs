@@ -247,6 +247,23 @@ async fn made_up_paths_share_one_unknown_series() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_health_watch_is_counted_as_a_server_stream() -> TestResult {
+    use tokio_stream::StreamExt;
+    let stack = spawn_stack_with(with_metrics()).await;
+    let resource_metrics = stack.resource.metrics_addr.ok_or("resource metrics off")?;
+    let channel = Channel::from_shared(format!("http://{}", stack.resource.addr))?.connect().await?;
+    let mut updates = HealthClient::new(channel).watch(HealthCheckRequest::default()).await?.into_inner();
+    // The first update is the current status (not yet Serving while the first checks run).
+    let first = updates.next().await.ok_or("the watch ended at once")??;
+    assert_ne!(first.status(), ServingStatus::Unknown);
+    let text = scrape(resource_metrics).await?;
+    let watched = r#"grpc_server_started_total{grpc_type="server_stream",grpc_service="grpc.health.v1.Health",grpc_method="Watch"}"#;
+    assert_eq!(series(&text, watched), Some(1.0), "{text}");
+    assert!(!text.contains(r#"grpc_type="unary",grpc_service="grpc.health.v1.Health",grpc_method="Watch""#), "{text}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reflection_v1_and_v1alpha_list_every_service() -> TestResult {
     use tokio_stream::StreamExt;
     let stack = spawn_stack().await;

@@ -14,6 +14,7 @@ use shared::DbPool;
 use tokio::net::TcpListener;
 
 use crate::rpc_metrics::{RpcFamilies, RpcSeries};
+use crate::served_methods::ServedMethod;
 
 /// The metrics of one service; cheap to clone.
 #[derive(Clone)]
@@ -47,9 +48,9 @@ impl Metrics {
         Self { registry: Arc::new(Mutex::new(registry)), rpc: RpcFamilies { started, handled, handling_seconds } }
     }
 
-    /// The RPC layer's series for these served `(service, method)` pairs; any other path is
-    /// counted as unknown (see [`RpcSeries`]).
-    pub fn rpc_series(&self, methods: impl IntoIterator<Item = (String, String)>) -> RpcSeries {
+    /// The RPC layer's series for these served methods; any other path is counted as unknown
+    /// (see [`RpcSeries`]).
+    pub fn rpc_series(&self, methods: impl IntoIterator<Item = ServedMethod>) -> RpcSeries {
         RpcSeries::new(self.rpc.clone(), methods)
     }
 

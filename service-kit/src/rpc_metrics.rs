@@ -16,6 +16,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
+use crate::served_methods::ServedMethod;
+
 /// What the series of paths that name no served method are labelled with.
 pub const UNKNOWN: &str = "unknown";
 /// Status codes 0 (OK) to 16 (UNAUTHENTICATED).
@@ -53,17 +55,18 @@ pub struct RpcSeries {
 }
 
 impl RpcSeries {
-    /// Series for these `(service, method)` pairs (full service names, e.g.
-    /// `auth.v1.AuthService`), and one set for any other path.
-    pub(crate) fn new(families: RpcFamilies, methods: impl IntoIterator<Item = (String, String)>) -> Self {
+    /// Series for these served methods, and one set for any other path (counted as unary: a
+    /// path that names no method is answered UNIMPLEMENTED at once).
+    pub(crate) fn new(families: RpcFamilies, methods: impl IntoIterator<Item = ServedMethod>) -> Self {
         let by_path = methods
             .into_iter()
-            .map(|(service, method)| {
-                let path = format!("/{service}/{method}");
-                (path, MethodSeries::new(families.clone(), service, method))
+            .map(|served| {
+                let path = format!("/{}/{}", served.service, served.method);
+                (path, MethodSeries::new(families.clone(), served))
             })
             .collect();
-        let unknown = MethodSeries::new(families, UNKNOWN.to_owned(), UNKNOWN.to_owned());
+        let unknown = ServedMethod { service: UNKNOWN.to_owned(), method: UNKNOWN.to_owned(), grpc_type: "unary" };
+        let unknown = MethodSeries::new(families, unknown);
         Self { by_path, unknown }
     }
 
@@ -83,10 +86,11 @@ pub struct MethodSeries {
 }
 
 impl MethodSeries {
-    fn new(families: RpcFamilies, service: String, method: String) -> Self {
+    fn new(families: RpcFamilies, served: ServedMethod) -> Self {
+        let ServedMethod { service, method, grpc_type } = served;
         Self {
             families,
-            labels: MethodLabels { grpc_type: "unary", grpc_service: service, grpc_method: method },
+            labels: MethodLabels { grpc_type, grpc_service: service, grpc_method: method },
             started: OnceLock::new(),
             handling_seconds: OnceLock::new(),
             handled: std::array::from_fn(|_| OnceLock::new()),
@@ -147,8 +151,13 @@ mod tests {
 
     use super::*;
 
-    fn served() -> Vec<(String, String)> {
-        vec![("auth.v1.AuthService".to_owned(), "Login".to_owned())]
+    fn served() -> Vec<ServedMethod> {
+        let method = |service: &str, method: &str, grpc_type| ServedMethod {
+            service: service.to_owned(),
+            method: method.to_owned(),
+            grpc_type,
+        };
+        vec![method("auth.v1.AuthService", "Login", "unary"), method("grpc.health.v1.Health", "Watch", "server_stream")]
     }
 
     #[test]
@@ -164,6 +173,18 @@ mod tests {
         assert!(text.contains(r#"grpc_server_started_total{grpc_type="unary",grpc_service="auth.v1.AuthService",grpc_method="Login"} 2"#), "{text}");
         assert!(text.contains(r#"grpc_method="Login",grpc_code="Unauthenticated"} 2"#), "{text}");
         assert!(text.contains(r#"grpc_server_handling_seconds_count{grpc_type="unary",grpc_service="auth.v1.AuthService",grpc_method="Login"} 2"#), "{text}");
+    }
+
+    #[test]
+    fn a_streaming_method_is_labelled_with_how_it_streams() {
+        let metrics = Metrics::new();
+        let series = metrics.rpc_series(served());
+        let watch = series.method("/grpc.health.v1.Health/Watch");
+        watch.started();
+        watch.handled(tonic::Code::Cancelled, Duration::from_secs(30));
+        let text = metrics.render();
+        assert!(text.contains(r#"grpc_server_started_total{grpc_type="server_stream",grpc_service="grpc.health.v1.Health",grpc_method="Watch"} 1"#), "{text}");
+        assert!(text.contains(r#"grpc_server_handled_total{grpc_type="server_stream",grpc_service="grpc.health.v1.Health",grpc_method="Watch",grpc_code="Canceled"} 1"#), "{text}");
     }
 
     #[test]

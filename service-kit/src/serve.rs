@@ -87,7 +87,7 @@ pub async fn serve(
     }
     let services = served_services(&info, settings.reflection);
     let methods = served_methods::methods_of(&services, &DESCRIPTOR_SETS);
-    for service in services.iter().filter(|service| !methods.iter().any(|(name, _)| name == *service)) {
+    for service in services.iter().filter(|service| !methods.iter().any(|served| served.service == **service)) {
         tracing::warn!(service, "no descriptor lists this service's methods; its calls are counted as unknown");
     }
     let series = metrics.rpc_series(methods);
