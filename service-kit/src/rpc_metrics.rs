@@ -55,8 +55,8 @@ pub struct RpcSeries {
 }
 
 impl RpcSeries {
-    /// Series for these served methods, and one set for any other path (counted as unary: a
-    /// path that names no method is answered UNIMPLEMENTED at once).
+    /// Series for these served methods, and one set for any other path (counted as unary:
+    /// nothing streams on a path the server does not serve).
     pub(crate) fn new(families: RpcFamilies, methods: impl IntoIterator<Item = ServedMethod>) -> Self {
         let by_path = methods
             .into_iter()
