@@ -54,22 +54,27 @@ impl AuthGuard {
     /// metadata.
     pub async fn authenticate(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
         let shared = &self.shared;
-        let call = async {
-            let started = Instant::now();
-            let answer =
-                validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout).await;
-            if let Some(observer) = shared.call_observer.get() {
-                observer(started.elapsed());
-            }
-            answer
-        };
+        // Boxed when made: the call's future (a tonic client call under a timeout) is about 2 KB,
+        // which every hit's future would otherwise carry and copy (see `get_or_validate`).
+        let call = || Box::pin(self.call_auth_service(access_token, request_id));
         match &shared.cache {
             Some(cache) => cache.get_or_validate(access_token, &shared.counters, call).await,
             None => {
                 shared.counters.miss();
-                call.await
+                call().await
             }
         }
+    }
+
+    /// One ValidateToken call, its duration reported to the observer.
+    async fn call_auth_service(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
+        let shared = &self.shared;
+        let started = Instant::now();
+        let answer = validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout).await;
+        if let Some(observer) = shared.call_observer.get() {
+            observer(started.elapsed());
+        }
+        answer
     }
 
     /// The tower layer for `tonic::transport::Server::builder().layer(guard.layer())`.
@@ -100,5 +105,26 @@ impl AuthGuard {
 impl fmt::Debug for AuthGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthGuard").field("config", &self.shared.config).field("stats", &self.stats()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::transport::Endpoint;
+
+    use super::*;
+
+    /// Every request's future holds `authenticate`'s, and is copied as it moves: the large
+    /// parts (the ValidateToken call, moka's coalescing lookup) must stay boxed on the miss
+    /// path. It was 11,536 bytes with them inline, 1,032 after.
+    #[tokio::test]
+    async fn a_validation_future_stays_small_with_or_without_the_cache() {
+        let channel = Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        for cache_ttl in [Duration::from_secs(5), Duration::ZERO] {
+            let guard = AuthGuard::new(channel.clone(), GuardConfig { cache_ttl, ..GuardConfig::default() });
+            let validation = guard.authenticate("token", None);
+            let size = std::mem::size_of_val(&validation);
+            assert!(size <= 2048, "authenticate's future is {size} bytes with a {cache_ttl:?} cache");
+        }
     }
 }

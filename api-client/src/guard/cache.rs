@@ -28,25 +28,35 @@ impl ValidationCache {
         Self { entries: Cache::builder().max_capacity(capacity).expire_after(UntilTokenExpiry { ttl }).build() }
     }
 
-    /// The caller for `token`: cached, or from `validate`, which runs only when no other request
-    /// is already validating the same token (those wait for its answer and count as hits).
+    /// The caller for `token`: cached, or from the future `validate` makes, which runs only
+    /// when no other request is already validating the same token (those wait for its answer
+    /// and count as hits).
+    ///
+    /// A hit is a plain lookup. moka's coalescing lookup (`try_get_with`) keeps the validation
+    /// future inside its own several times over, so its future is kilobytes large; only a miss
+    /// makes one, on the heap. Inline, every call's future would be that large, and it is
+    /// copied whenever it moves (into a box, into its caller's state): in `cargo xtask bench`
+    /// those copies were 2–3 % of the resource service's CPU per GetResource.
     pub(crate) async fn get_or_validate<F>(
         &self,
         token: &str,
         counters: &Counters,
-        validate: F,
+        validate: impl FnOnce() -> F,
     ) -> Result<Caller, Status>
     where
         F: Future<Output = Result<Caller, Status>>,
     {
+        let key = token_key(token);
+        if let Some(caller) = self.entries.get(&key).await {
+            counters.hit();
+            return Ok(caller);
+        }
         let mut called = false;
-        let result = self
-            .entries
-            .try_get_with(token_key(token), async {
-                called = true;
-                validate.await
-            })
-            .await;
+        let result = Box::pin(self.entries.try_get_with(key, async {
+            called = true;
+            validate().await
+        }))
+        .await;
         if called {
             counters.miss()
         } else {
