@@ -123,7 +123,7 @@ mod tests {
         for cache_ttl in [Duration::from_secs(5), Duration::ZERO] {
             let guard = AuthGuard::new(channel.clone(), GuardConfig { cache_ttl, ..GuardConfig::default() });
             let validation = guard.authenticate("token", None);
-            let size = std::mem::size_of_val(&validation);
+            let size = size_of_val(&validation);
             assert!(size <= 2048, "authenticate's future is {size} bytes with a {cache_ttl:?} cache");
         }
     }
