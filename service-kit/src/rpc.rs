@@ -105,7 +105,8 @@ where
         // its fields are rendered once, here, not per line.
         let span = {
             let (service, method) = split_path(path);
-            tracing::info_span!("rpc", rpc.service = %service, rpc.method = %method, request_id = %request_id.0, peer = %peer)
+            let request_id = request_id.0.as_str();
+            tracing::info_span!("rpc", rpc.service = service, rpc.method = method, request_id, peer = %peer)
         };
         request.extensions_mut().insert(request_id);
 
