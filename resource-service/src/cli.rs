@@ -30,7 +30,7 @@ pub struct Cli {
     pub database_read_connections: usize,
     /// Connections that all concurrent writes share, likewise (commits are flushed together
     /// only across connections; 0 = each write takes a pool connection).
-    #[arg(long, env = "DATABASE_WRITE_CONNECTIONS", default_value_t = 4)]
+    #[arg(long, env = "DATABASE_WRITE_CONNECTIONS", default_value_t = 8)]
     pub database_write_connections: usize,
     /// URL of the auth service.
     #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://127.0.0.1:50051")]

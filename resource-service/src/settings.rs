@@ -50,7 +50,7 @@ impl Settings {
             database_url,
             pool: PoolSettings::default(),
             read_connections: 1,
-            write_connections: 4,
+            write_connections: 8,
             auth_url: auth_url.into(),
             auth_client: auth_client_defaults(),
             auth_dns_refresh: None,
