@@ -42,7 +42,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults: port 50052, one shared read connection and four write connections, auth on
+    /// Defaults: port 50052, one shared read connection and eight write connections, auth on
     /// `http://127.0.0.1:50051`, 30 days retention, hourly purge.
     pub fn new(database_url: Secret, auth_url: impl Into<String>) -> Self {
         Self {
