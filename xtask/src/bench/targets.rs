@@ -97,7 +97,33 @@ pub fn evaluate(report: &Report, plan: &Plan) -> Vec<Check> {
 fn at_least(result: &ScenarioResult, of_what: &str, ratio: f64, minimum: f64) -> Check {
     Check {
         target: format!("{} {}: ≥ {:.0} % {of_what}", result.scenario, result.level, minimum * 100.0),
-        measured: format!("{:.0} rps = {:.0} %", result.stats.rps, ratio * 100.0),
+        measured: format!("{:.0} rps = {}", result.stats.rps, percent_near(ratio, minimum)),
         pass: ratio >= minimum,
+    }
+}
+
+/// `ratio` in whole percent, or to a tenth when it would round to the line `minimum` itself,
+/// a miss rounded down: 59.67 % must not read as the 60 % it misses.
+fn percent_near(ratio: f64, minimum: f64) -> String {
+    let (percent, line) = (ratio * 100.0, minimum * 100.0);
+    if percent.round() != line.round() {
+        return format!("{percent:.0} %");
+    }
+    let shown = if ratio >= minimum { percent } else { (percent * 10.0).floor() / 10.0 };
+    format!("{shown:.1} %")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_near;
+
+    #[test]
+    fn a_ratio_next_to_the_line_shows_which_side_it_is_on() {
+        assert_eq!(percent_near(0.5967, 0.60), "59.6 %");
+        assert_eq!(percent_near(0.6004, 0.60), "60.0 %");
+        assert_eq!(percent_near(0.6449, 0.60), "64 %");
+        assert_eq!(percent_near(0.41, 0.50), "41 %");
+        assert_eq!(percent_near(0.3496, 0.35), "34.9 %");
+        assert_eq!(percent_near(0.35, 0.35), "35.0 %");
     }
 }
