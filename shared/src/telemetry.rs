@@ -188,6 +188,8 @@ impl<'a> JsonVisitor<'a> {
         }
         let out = &mut *self.out;
         self.result = (|| {
+            // `write_json_str` with the comma and colon joined to the quotes: three writes, not
+            // five, for every member of every line.
             out.write_str(if self.comma { ",\"" } else { "\"" })?;
             JsonEscaped(out).write_str(field.name())?;
             out.write_str("\":")?;
