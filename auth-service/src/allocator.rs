@@ -2,19 +2,23 @@
 //!
 //! A profile of ValidateToken put glibc's malloc and free at 12 % of the service's CPU. mimalloc
 //! took ValidateToken from about 31k to 36–38k rps in the benchmark. But argon2id's working
-//! memory (19 MiB per hash) must go back to the system when a hashing thread frees it, or a
-//! login storm stays in the service's RSS: mimalloc purges freed memory only after a delay
-//! (1 s in mimalloc v3) and only when the thread calls it again, which an idle hashing
-//! thread never does. Purging at once keeps idle RSS where it was with glibc.
+//! memory (19 MiB per hash) must go back to the system when a hashing worker lets its buffer go,
+//! or a login storm stays in the service's RSS: mimalloc purges freed memory only after a delay
+//! (1 s in mimalloc v3) and only when some thread calls into it again, which an idle service
+//! never does. So the worker asks for the purge right after freeing its buffer
+//! ([`return_freed_memory_now`]).
+//!
+//! Until session 13 the service set the purge delay to zero instead. That purged every freed
+//! page of every thread at once: the RPC threads then paid for `madvise`, the TLB shootdowns it
+//! sends to the other CPUs and the page faults that follow, 8 % of the service's CPU during
+//! ValidateToken over one connection.
 
-/// `mi_option_purge_delay` of mimalloc v3's `mi_option_e`; the Rust bindings name only some
-/// options. A test reads its default back to check the number.
-pub const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Makes mimalloc return freed memory to the system at once. Call it first thing in `main`.
-#[expect(unsafe_code, reason = "mi_option_set is a plain C call that only tunes the allocator")]
-pub fn return_freed_memory_at_once() {
-    // SAFETY: mi_option_set changes a process-wide setting, takes any value, has no
-    // preconditions and is thread-safe.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
+/// Hands the memory freed so far back to the system now rather than after the purge delay
+/// (mimalloc's forced collection: this thread's free pages, then every arena's freed ranges).
+/// It costs a walk of the thread's pages, so call it after freeing something large, not per call.
+#[expect(unsafe_code, reason = "mi_collect is a plain C call that only makes the allocator tidy up")]
+pub fn return_freed_memory_now() {
+    // SAFETY: mi_collect has no preconditions, is thread-safe and touches only the allocator's
+    // own state; if mimalloc is not the global allocator it finds nothing to collect.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }

@@ -3,11 +3,11 @@
 //! Each argon2id computation needs its whole memory cost (19 MiB by default). On tokio's
 //! blocking pool those allocations landed on whichever of its many threads ran the job, and the
 //! allocator kept a freed block in that thread's arena: a login storm left the service at
-//! ~790 MiB RSS. `main.rs` now has such large blocks handed straight back to the system, but then
-//! every hash paid again for mapping and page-faulting 19 MiB, a large share of a verify's time.
+//! ~790 MiB RSS. Handing each freed block straight back to the system made every hash pay again
+//! for mapping and page-faulting 19 MiB, a large share of a verify's time.
 //! So each worker lends its own [`BlockBuffer`] to every job it runs and frees it only once it has
-//! been idle for [`IDLE_RELEASE`]: under load no hash allocates, and at rest RSS falls back to the
-//! baseline.
+//! been idle for [`IDLE_RELEASE`], then has the allocator return it to the system at once: under
+//! load no hash allocates, and at rest RSS falls back to the baseline.
 
 use std::collections::TryReserveError;
 use std::collections::VecDeque;
@@ -56,9 +56,12 @@ impl BlockBuffer {
         self.blocks.is_empty()
     }
 
-    /// Hands the memory back to the allocator (and, being large, to the system).
+    /// Hands the memory back to the allocator and the allocator's free memory to the system.
     fn release(&mut self) {
-        self.blocks = Vec::new();
+        if !self.blocks.is_empty() {
+            self.blocks = Vec::new();
+            crate::allocator::return_freed_memory_now();
+        }
     }
 }
 

@@ -10,6 +10,5 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    auth_service::allocator::return_freed_memory_at_once();
     service_kit::runtime::run_to_exit("auth-service", cli::run(Cli::parse()))
 }

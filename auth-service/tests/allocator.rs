@@ -1,10 +1,19 @@
-//! The allocator tuning the binary uses, in a process of its own with the same allocator: a
-//! freed argon2id-sized block leaves the process's RSS at once.
+//! The allocator as the binary uses it (mimalloc, in a process of its own): argon2id-sized
+//! blocks that a hashing worker lets go leave the process's RSS, and only because it asks.
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+use auth_service::hash_workers::{HashWorkers, IDLE_RELEASE};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The tests read the process's RSS, so they take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// argon2id's default memory cost, 19 MiB, in KiB.
+const BLOCK_KIB: u64 = 19 * 1024;
 
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -13,23 +22,37 @@ fn resident_kib() -> u64 {
 }
 
 #[test]
-fn freed_hash_memory_goes_back_to_the_system() {
-    #[expect(unsafe_code, reason = "reading an allocator option back")]
-    // SAFETY: mi_option_get reads a process-wide setting; no preconditions.
-    let default = unsafe { libmimalloc_sys::mi_option_get(auth_service::allocator::PURGE_DELAY) };
-    assert_eq!(default, 1000, "PURGE_DELAY is not mimalloc v3's purge_delay option (default 1000 ms)");
-    auth_service::allocator::return_freed_memory_at_once();
-
-    // Freed on another thread that then sits idle, as a hashing worker does.
+fn freed_memory_stays_until_the_purge_is_asked_for() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let before = resident_kib();
+    // Freed on a thread that then makes no allocation, as an idle hashing worker.
     std::thread::spawn(move || {
         let block = vec![1_u8; 19 << 20];
-        assert!(resident_kib() > before + 15 * 1024, "the block was touched");
+        assert!(resident_kib() > before + BLOCK_KIB * 3 / 4, "the block was touched");
         drop(std::hint::black_box(block));
         std::thread::sleep(Duration::from_millis(300));
+        let kept = resident_kib();
+        assert!(kept > before + BLOCK_KIB * 3 / 4, "mimalloc purges after a delay: {before} kB before, {kept} kB kept");
+        auth_service::allocator::return_freed_memory_now();
+        let after = resident_kib();
+        assert!(after < before + 4 * 1024, "RSS {before} kB before, {after} kB after the purge");
     })
     .join()
     .expect("the thread ran");
-    let after = resident_kib();
-    assert!(after < before + 4 * 1024, "RSS {before} kB before, {after} kB after freeing 19 MiB");
+}
+
+#[test]
+fn an_idle_hashing_worker_returns_its_buffer_to_the_system() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let before = resident_kib();
+    let workers = HashWorkers::start(1).unwrap();
+    let blocks = (BLOCK_KIB as usize) * 1024 / size_of::<argon2::Block>();
+    let held = runtime.block_on(workers.run(move |buffer| buffer.blocks(blocks).map(|held| held.len()).ok()));
+    assert_eq!(held, Some(Some(blocks)));
+    let busy = resident_kib();
+    assert!(busy > before + BLOCK_KIB * 3 / 4, "{before} kB before, {busy} kB with the buffer");
+    std::thread::sleep(IDLE_RELEASE * 3);
+    let idle = resident_kib();
+    assert!(idle < before + 4 * 1024, "{before} kB before, {idle} kB once the worker was idle");
 }
