@@ -5,8 +5,8 @@
 //! memory (19 MiB per hash) must go back to the system when a hashing worker lets its buffer go,
 //! or a login storm stays in the service's RSS: mimalloc purges freed memory only after a delay
 //! (1 s in mimalloc v3) and only when some thread calls into it again, which an idle service
-//! never does. So the worker asks for the purge right after freeing its buffer
-//! ([`return_freed_memory_now`]).
+//! never does. So a hashing worker asks for the purge right after freeing its buffer, and start-up
+//! after its one hash outside the workers ([`return_freed_memory_now`]).
 //!
 //! Until session 13 the service set the purge delay to zero instead. That purged every freed
 //! page of every thread at once: the RPC threads then paid for `madvise`, the TLB shootdowns it

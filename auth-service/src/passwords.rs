@@ -67,6 +67,9 @@ impl PasswordHasher {
             .hash_password(b"dummy password used to equalise timing")
             .map_err(|error| format!("cannot hash with these argon2 parameters: {error}"))?
             .to_string();
+        // That hash's memory was freed on this thread, outside the workers: give it back now,
+        // or it would stay in the idle service's RSS until the allocator's next purge.
+        crate::allocator::return_freed_memory_now();
         Ok(Self {
             params,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
@@ -120,7 +123,7 @@ fn argon2(params: &Params) -> Argon2<'static> {
 
 // `hash_in` and `verify_in` do what argon2's `PasswordHasher` and `PasswordVerifier` do, but in the
 // worker's reused memory: through those traits every hash allocated (and page-faulted) its whole
-// memory cost afresh, since `main.rs` has large blocks go straight back to the system.
+// memory cost afresh.
 
 /// A new argon2id hash of `password` with `params` and a random salt, as a PHC string.
 fn hash_in(params: &Params, password: &[u8], buffer: &mut BlockBuffer) -> password_hash::Result<String> {

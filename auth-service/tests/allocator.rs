@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use auth_service::hash_workers::{HashWorkers, IDLE_RELEASE};
+use auth_service::passwords::{HashCost, PasswordHasher};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -55,4 +56,14 @@ fn an_idle_hashing_worker_returns_its_buffer_to_the_system() {
     std::thread::sleep(IDLE_RELEASE * 3);
     let idle = resident_kib();
     assert!(idle < before + 4 * 1024, "{before} kB before, {idle} kB once the worker was idle");
+}
+
+#[test]
+fn the_start_up_hash_leaves_no_memory_behind() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = resident_kib();
+    let hasher = PasswordHasher::new(HashCost::default(), 1, Duration::from_secs(1)).unwrap();
+    let after = resident_kib();
+    assert!(after < before + 4 * 1024, "{before} kB before, {after} kB after the dummy hash");
+    drop(hasher);
 }
