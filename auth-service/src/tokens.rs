@@ -1,6 +1,7 @@
 //! Access tokens (signed JWTs) and refresh tokens (opaque random strings stored as digests).
 
 mod access;
+mod claims;
 mod jws;
 mod refresh;
 

@@ -1,5 +1,6 @@
 //! The allocator as the binary uses it (mimalloc, in a process of its own): argon2id-sized
-//! blocks that a hashing worker lets go leave the process's RSS, and only because it asks.
+//! blocks that a hashing worker or start-up lets go leave the process's RSS, and only because
+//! they ask.
 
 use std::sync::Mutex;
 use std::time::Duration;

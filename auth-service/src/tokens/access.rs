@@ -1,106 +1,16 @@
 use std::borrow::Cow;
-use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use jsonwebtoken::{EncodingKey, Header};
 use sha2::{Digest, Sha256};
 
+use super::claims::{ALGORITHM, Audience, Claims, ReadHeader, TOKEN_TYPE};
 use super::jws::{CompactJws, Hs256Key};
 use crate::error::AuthError;
 use crate::secret::Secret;
 
-/// `typ` header of our access tokens (RFC 9068), so no other JWT can pass for one.
-const TOKEN_TYPE: &str = "at+jwt";
-/// The only algorithm accepted; the token's own `alg` is never trusted.
-const ALGORITHM: Algorithm = Algorithm::HS256;
 /// Shortest signing secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256.
 pub const MIN_SECRET_BYTES: usize = 32;
-
-/// Claims of an access token, as signed and as read back (borrowing from the decoded payload).
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims<'a> {
-    #[serde(borrow)]
-    iss: Cow<'a, str>,
-    #[serde(borrow)]
-    aud: Audience<'a>,
-    #[serde(borrow)]
-    sub: Cow<'a, str>,
-    #[serde(default)]
-    iat: i64,
-    exp: i64,
-    /// Not before: never set by us, but honoured when present (RFC 7519 §4.1.5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    nbf: Option<i64>,
-    /// Session id: revoking the session revokes the token.
-    sid: i32,
-}
-
-/// The `aud` claim: one audience (what we sign) or several (RFC 7519 §4.1.3).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum Audience<'a> {
-    One(Cow<'a, str>),
-    Many(Vec<String>),
-}
-
-impl Audience<'_> {
-    /// Whether `audience` is one of the token's audiences.
-    fn includes(&self, audience: &str) -> bool {
-        match self {
-            Self::One(one) => one == audience,
-            Self::Many(many) => many.iter().any(|one| one == audience),
-        }
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// Reads a string (borrowed when it has no escapes) or an array of strings.
-        struct AudienceVisitor;
-        impl<'de> Visitor<'de> for AudienceVisitor {
-            type Value = Audience<'de>;
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str("a string or an array of strings")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
-                Ok(Audience::One(Cow::Borrowed(value)))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(Audience::One(Cow::Owned(value.to_owned())))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
-                let mut all = Vec::new();
-                while let Some(one) = items.next_element()? {
-                    all.push(one);
-                }
-                Ok(Audience::Many(all))
-            }
-        }
-        deserializer.deserialize_any(AudienceVisitor)
-    }
-}
-
-/// The header fields a check reads; others are ignored, as RFC 7515 asks.
-#[derive(Deserialize)]
-struct ReadHeader<'a> {
-    alg: Algorithm,
-    #[serde(borrow, default)]
-    typ: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
-    /// Extensions the token says must be understood; we understand none (RFC 7515 §4.1.11).
-    #[serde(default)]
-    crit: Option<IgnoredAny>,
-}
-
-impl ReadHeader<'_> {
-    /// Whether this is the header of one of our access tokens.
-    fn is_access_token(&self) -> bool {
-        self.alg == ALGORITHM && self.typ.as_deref() == Some(TOKEN_TYPE) && self.crit.is_none()
-    }
-}
 
 /// Signs access tokens with one HMAC key and checks them with it and with the keys accepted
 /// beside it during a rotation.
@@ -413,7 +323,7 @@ mod tests {
     fn another_algorithm_or_a_critical_extension_is_invalid_even_with_our_secret() {
         let keys = keys(SECRET);
         let mut hs512 = keys.header.clone();
-        hs512.alg = Algorithm::HS512;
+        hs512.alg = jsonwebtoken::Algorithm::HS512;
         let mut critical = keys.header.clone();
         critical.crit = Some(vec!["exp-check".to_owned()]);
         let mut untyped = keys.header.clone();
