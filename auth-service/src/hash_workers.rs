@@ -16,11 +16,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use argon2::Block;
+use priority::yield_to_rpc_threads;
+pub use priority::{HASHING_NICE, HASHING_SLICE};
 
-/// How much nicer the hashing threads are than the rest of the process: when the CPUs are busy, the scheduler gives the RPC
-/// threads (nice 0) about nine tenths of the time, so a login storm barely slows token checks;
-/// on idle CPUs hashing runs at full speed.
-pub const HASHING_NICE: i32 = 10;
+mod priority;
 
 /// How long a worker keeps its buffer without a job before handing it back to the system.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
@@ -88,7 +87,11 @@ impl HashWorkers {
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut BlockBuffer) -> T + Send + 'static) -> Option<T> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |buffer| {
-            let _ = done.send(work(buffer));
+            // A caller that gave up (its RPC timed out or was cancelled) no longer waits: its
+            // hash would only take the time of those still waiting.
+            if !done.is_closed() {
+                let _ = done.send(work(buffer));
+            }
         });
         if !self.handle.queue.push(job) {
             return None;
@@ -169,21 +172,6 @@ impl Queue {
 }
 
 /// A worker thread's life: run jobs with its buffer until the queue closes.
-/// Lowers the calling thread's priority by [`HASHING_NICE`] (Linux keeps a nice value per
-/// thread, and `nice` changes the caller's). Best effort: where it fails, hashing competes as
-/// before.
-#[cfg(target_os = "linux")]
-#[expect(unsafe_code, reason = "nice(2) is a plain C call on the calling thread; it only changes its priority")]
-fn yield_to_rpc_threads() {
-    // SAFETY: no pointers are involved. -1 is both an error and a valid result; either way the
-    // thread runs on, so there is nothing to check.
-    let _ = unsafe { libc::nice(HASHING_NICE) };
-}
-
-/// Other systems keep one nice value per process: hashing competes with the RPC threads.
-#[cfg(not(target_os = "linux"))]
-fn yield_to_rpc_threads() {}
-
 fn work(queue: &Queue) {
     yield_to_rpc_threads();
     let mut buffer = BlockBuffer::default();
@@ -195,7 +183,7 @@ fn work(queue: &Queue) {
 
 #[cfg(test)]
 mod tests {
-    use super::{HASHING_NICE, HashWorkers, IDLE_RELEASE};
+    use super::{HashWorkers, IDLE_RELEASE};
 
     #[tokio::test]
     async fn work_runs_on_a_named_worker_thread_and_returns_its_result() {
@@ -205,22 +193,40 @@ mod tests {
         assert_eq!(workers.run(|_| 6 * 7).await, Some(42));
     }
 
-    /// The nice value of the calling thread, from `/proc/thread-self/stat` (field 19).
-    #[cfg(target_os = "linux")]
-    fn own_nice_value() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
-    }
-
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn hashing_threads_run_at_a_lower_priority_than_the_rpc_threads() {
+    async fn work_runs_at_the_hashing_priority() {
         let workers = HashWorkers::start(1).unwrap();
-        let caller = own_nice_value();
-        let worker = workers.run(|_| own_nice_value()).await.unwrap();
-        assert_eq!(worker, (caller + HASHING_NICE).min(19), "caller at {caller}");
+        let nice = workers.run(|_| super::priority::tests::own_nice_value()).await;
+        assert_eq!(nice, Some(super::HASHING_NICE));
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_gave_up_is_skipped() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::Duration;
+
+        let workers = HashWorkers::start(1).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        // Keeps the only worker busy until released.
+        let busy = tokio::spawn({
+            let workers = workers.clone();
+            async move { workers.run(move |_| held.recv_timeout(Duration::from_secs(10)).is_ok()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let abandoned = {
+            let ran = Arc::clone(&ran);
+            workers.run(move |_| ran.store(true, Ordering::SeqCst))
+        };
+        // The caller waits a moment (its job is queued), then gives up.
+        assert!(tokio::time::timeout(Duration::from_millis(50), abandoned).await.is_err());
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Some(true));
+        // The next job runs after the abandoned one would have.
+        assert_eq!(workers.run(|_| 1).await, Some(1));
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
     }
 
     #[tokio::test]
