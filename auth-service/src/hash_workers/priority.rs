@@ -4,9 +4,9 @@
 //!
 //! Measured in `cargo xtask bench` (`docs/performance.md`, session 14), ValidateToken's p99 while
 //! logins saturate, against its idle p99: 2.1–2.3× at nice +10 with the default slice (what the
-//! service did before), 1.3–1.9× at nice 19, 1.2–1.6× at nice 19 with this slice; Login alone
+//! service did before), 1.3–2.0× at nice 19, 1.2–1.6× at nice 19 with this slice; Login alone
 //! kept its rate. `SCHED_IDLE` did no better (1.2–2.1×) and cost Login 6 points of the raw
-//! argon2id rate: an RPC thread waking preempts an idle-policy thread at once, however briefly.
+//! argon2id rate (likely because any thread that wakes preempts an idle-policy one at once).
 
 use std::time::Duration;
 
