@@ -29,6 +29,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 /// Read by the log subscriber, not by clap.
 const LOG_FILTER_VARIABLE: &str = "RUST_LOG";
+/// Read by the runtime (service-kit's `runtime`), not by clap: a positive whole number.
+const WORKER_THREADS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
 /// The drain the services announce, used when the binary has no SHUTDOWN_GRACE_PERIOD option.
 const FALLBACK_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// resource-service's re-resolution period of AUTH_SERVICE_URL's host (client-side balancing).
@@ -79,9 +81,10 @@ impl Binary {
         names
     }
 
-    /// Whether `name` is a variable this program reads (clap's, or the log filter).
+    /// Whether `name` is a variable this program reads (clap's, the log filter or the runtime's
+    /// worker count).
     fn knows(&self, name: &str) -> bool {
-        name == LOG_FILTER_VARIABLE || self.variables().contains(name)
+        [LOG_FILTER_VARIABLE, WORKER_THREADS_VARIABLE].contains(&name) || self.variables().contains(name)
     }
 
     /// The top-level argument read from `variable`.
@@ -130,6 +133,12 @@ impl Binary {
         let mut flags: Vec<Vec<String>> = vec![Vec::new(); chain.len()];
         for (name, value) in env {
             if name == LOG_FILTER_VARIABLE {
+                continue;
+            }
+            if name == WORKER_THREADS_VARIABLE {
+                value.parse::<usize>().ok().filter(|&workers| workers > 0).ok_or_else(|| {
+                    format!("{name}={value:?}: the runtime refuses what is not a positive whole number")
+                })?;
                 continue;
             }
             let owner = chain.iter().rposition(|level| find_env_arg(level, name).is_some());

@@ -14,6 +14,9 @@ use anyhow::Context;
 const SET_PER_RUN: &[&str] =
     &["AUTH_LISTEN_ADDR", "RESOURCE_LISTEN_ADDR", "METRICS_ADDR", "AUTH_SERVICE_URL", "AUTH_SERVICE_DNS_REFRESH"];
 
+/// The variable the services' runtime takes its worker count from (service-kit's `runtime`).
+pub const WORKER_THREADS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
+
 /// One service as deployed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
@@ -39,7 +42,13 @@ impl Deployment {
         Ok(Self { env, cpu_limit })
     }
 
-    /// The worker threads tokio starts in the pod on a node with `cpus` CPUs: the limit
+    /// Whether the ConfigMap sets `variable`.
+    pub fn sets(&self, variable: &str) -> bool {
+        self.env.iter().any(|(key, _)| key == variable)
+    }
+
+    /// The worker threads tokio starts in the pod on a node with `cpus` CPUs, unless the
+    /// ConfigMap sets [`WORKER_THREADS_VARIABLE`]: the limit
     /// rounded down, as `available_parallelism` rounds a cgroup quota, at least one, at most
     /// `cpus`.
     pub fn worker_threads(&self, cpus: usize) -> usize {

@@ -1,7 +1,8 @@
 //! The servers under test, configured as deployed: the release binaries, in a clean environment
 //! holding the settings of their ConfigMaps in `deploy/k8s` (JSON logs at `info`, so every RPC
 //! writes a line; metrics served; the 5 s validation cache; the pools and shared connections)
-//! and the worker threads their CPU limits give them in a pod (see [`Deployment`]), otherwise
+//! and the worker threads their ConfigMaps or CPU limits give them in a pod (see
+//! [`Deployment`]), otherwise
 //! the binaries' defaults (argon2id m=19 MiB t=2 p=1, one hash per CPU). Plus the echo server.
 
 use std::collections::BTreeMap;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::deployed::Deployment;
+use super::deployed::{Deployment, WORKER_THREADS_VARIABLE};
 use super::processes::{Launch, ServerProcess, free_local_addr};
 
 /// The resource service's validation cache as deployed (`deploy/k8s/resource-service.env`).
@@ -51,11 +52,14 @@ impl StackConfig {
         self.log_dir.as_ref().map(|dir| dir.join(format!("{name}.log")))
     }
 
-    /// A service's environment: its ConfigMap, the worker threads of its CPU limit, then the
-    /// run's `settings` (addresses, database, secrets), then `--service-env`.
+    /// A service's environment: its ConfigMap, the worker threads of its CPU limit (unless the
+    /// ConfigMap sets them, as it does in a pod), then the run's `settings` (addresses,
+    /// database, secrets), then `--service-env`.
     fn service_env(&self, deployment: &Deployment, settings: &[(&str, String)]) -> Vec<(String, String)> {
         let mut env = deployment.env.clone();
-        env.push(("TOKIO_WORKER_THREADS".to_owned(), deployment.worker_threads(self.cpus).to_string()));
+        if !deployment.sets(WORKER_THREADS_VARIABLE) {
+            env.push((WORKER_THREADS_VARIABLE.to_owned(), deployment.worker_threads(self.cpus).to_string()));
+        }
         env.extend(settings.iter().map(|(key, value)| ((*key).to_owned(), value.clone())));
         env.extend(self.extra_env.iter().cloned());
         env
@@ -149,5 +153,39 @@ impl StackConfig {
             env.into_iter().map(move |(key, value)| (format!("{service} {key}"), value)).collect::<Vec<_>>()
         };
         labelled("auth-service", auth).into_iter().chain(labelled("resource-service", resource)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(auth_env: &[(&str, &str)], cpu_limit: Option<f64>) -> StackConfig {
+        let deployment = |env: &[(&str, &str)]| Deployment {
+            env: env.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect(),
+            cpu_limit,
+        };
+        StackConfig {
+            service_bin_dir: PathBuf::from("bin"),
+            log_dir: None,
+            metrics: false,
+            extra_env: Vec::new(),
+            database_url: String::new(),
+            jwt_secret: String::new(),
+            auth_deployment: deployment(auth_env),
+            resource_deployment: deployment(&[]),
+            cpus: 2,
+        }
+    }
+
+    fn worker_threads(env: &[(String, String)]) -> Vec<&str> {
+        env.iter().filter(|(key, _)| key == WORKER_THREADS_VARIABLE).map(|(_, value)| value.as_str()).collect()
+    }
+
+    #[test]
+    fn the_config_maps_worker_count_is_kept_and_the_limit_gives_the_others() {
+        let stack = stack(&[(WORKER_THREADS_VARIABLE, "1")], Some(2.0));
+        assert_eq!(worker_threads(&stack.service_env(&stack.auth_deployment, &[])), ["1"]);
+        assert_eq!(worker_threads(&stack.service_env(&stack.resource_deployment, &[])), ["2"]);
     }
 }
