@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use tokio::runtime::{Builder, Runtime};
 
 /// The variable tokio's own builder reads for its worker count; honoured here too.
-const WORKER_THREADS_VAR: &str = "TOKIO_WORKER_THREADS";
+pub const WORKER_THREADS_VAR: &str = "TOKIO_WORKER_THREADS";
 
 /// Runs `service`, a binary's whole life, on the runtime of [`build`]. Its error, or the
 /// runtime's, is logged and printed before the runtime is dropped (which waits for blocking
@@ -82,8 +82,8 @@ pub fn scheduler() -> String {
 }
 
 /// How many threads run tasks: `TOKIO_WORKER_THREADS` when set (surrounding spaces ignored),
-/// else the CPUs available.
-fn worker_threads(configured: Option<&str>, available: usize) -> io::Result<usize> {
+/// else the CPUs available. An invalid value is an error naming the variable.
+pub fn worker_threads(configured: Option<&str>, available: usize) -> io::Result<usize> {
     let Some(configured) = configured else {
         return Ok(available.max(1));
     };

@@ -25,12 +25,11 @@ use std::time::Duration;
 use clap::builder::Resettable;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use serde_json::{Map, Value};
+use service_kit::runtime::{self, WORKER_THREADS_VAR};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// Read by the log subscriber, not by clap.
 const LOG_FILTER_VARIABLE: &str = "RUST_LOG";
-/// Read by the runtime (service-kit's `runtime`), not by clap: a positive whole number.
-const WORKER_THREADS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
 /// The drain the services announce, used when the binary has no SHUTDOWN_GRACE_PERIOD option.
 const FALLBACK_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// resource-service's re-resolution period of AUTH_SERVICE_URL's host (client-side balancing).
@@ -84,7 +83,7 @@ impl Binary {
     /// Whether `name` is a variable this program reads (clap's, the log filter or the runtime's
     /// worker count).
     fn knows(&self, name: &str) -> bool {
-        [LOG_FILTER_VARIABLE, WORKER_THREADS_VARIABLE].contains(&name) || self.variables().contains(name)
+        [LOG_FILTER_VARIABLE, WORKER_THREADS_VAR].contains(&name) || self.variables().contains(name)
     }
 
     /// The top-level argument read from `variable`.
@@ -135,10 +134,8 @@ impl Binary {
             if name == LOG_FILTER_VARIABLE {
                 continue;
             }
-            if name == WORKER_THREADS_VARIABLE {
-                value.parse::<usize>().ok().filter(|&workers| workers > 0).ok_or_else(|| {
-                    format!("{name}={value:?}: the runtime refuses what is not a positive whole number")
-                })?;
+            if name == WORKER_THREADS_VAR {
+                runtime::worker_threads(Some(value), 1).map_err(|error| error.to_string())?;
                 continue;
             }
             let owner = chain.iter().rposition(|level| find_env_arg(level, name).is_some());

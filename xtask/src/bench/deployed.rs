@@ -14,9 +14,6 @@ use anyhow::Context;
 const SET_PER_RUN: &[&str] =
     &["AUTH_LISTEN_ADDR", "RESOURCE_LISTEN_ADDR", "METRICS_ADDR", "AUTH_SERVICE_URL", "AUTH_SERVICE_DNS_REFRESH"];
 
-/// The variable the services' runtime takes its worker count from (service-kit's `runtime`).
-pub const WORKER_THREADS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
-
 /// One service as deployed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
@@ -48,9 +45,8 @@ impl Deployment {
     }
 
     /// The worker threads tokio starts in the pod on a node with `cpus` CPUs, unless the
-    /// ConfigMap sets [`WORKER_THREADS_VARIABLE`]: the limit
-    /// rounded down, as `available_parallelism` rounds a cgroup quota, at least one, at most
-    /// `cpus`.
+    /// ConfigMap sets them (`TOKIO_WORKER_THREADS`): the limit rounded down, as
+    /// `available_parallelism` rounds a cgroup quota, at least one, at most `cpus`.
     pub fn worker_threads(&self, cpus: usize) -> usize {
         let cpus = cpus.max(1);
         // A limit is a few CPUs at most: the cast cannot truncate.

@@ -2,8 +2,8 @@
 //! holding the settings of their ConfigMaps in `deploy/k8s` (JSON logs at `info`, so every RPC
 //! writes a line; metrics served; the 5 s validation cache; the pools and shared connections)
 //! and the worker threads their ConfigMaps or CPU limits give them in a pod (see
-//! [`Deployment`]), otherwise
-//! the binaries' defaults (argon2id m=19 MiB t=2 p=1, one hash per CPU). Plus the echo server.
+//! [`Deployment`]), otherwise the binaries' defaults (argon2id m=19 MiB t=2 p=1, one hash per
+//! CPU). Plus the echo server.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::deployed::{Deployment, WORKER_THREADS_VARIABLE};
+use service_kit::runtime::WORKER_THREADS_VAR;
+
+use super::deployed::Deployment;
 use super::processes::{Launch, ServerProcess, free_local_addr};
 
 /// The resource service's validation cache as deployed (`deploy/k8s/resource-service.env`).
@@ -57,8 +59,8 @@ impl StackConfig {
     /// database, secrets), then `--service-env`.
     fn service_env(&self, deployment: &Deployment, settings: &[(&str, String)]) -> Vec<(String, String)> {
         let mut env = deployment.env.clone();
-        if !deployment.sets(WORKER_THREADS_VARIABLE) {
-            env.push((WORKER_THREADS_VARIABLE.to_owned(), deployment.worker_threads(self.cpus).to_string()));
+        if !deployment.sets(WORKER_THREADS_VAR) {
+            env.push((WORKER_THREADS_VAR.to_owned(), deployment.worker_threads(self.cpus).to_string()));
         }
         env.extend(settings.iter().map(|(key, value)| ((*key).to_owned(), value.clone())));
         env.extend(self.extra_env.iter().cloned());
@@ -179,12 +181,12 @@ mod tests {
     }
 
     fn worker_threads(env: &[(String, String)]) -> Vec<&str> {
-        env.iter().filter(|(key, _)| key == WORKER_THREADS_VARIABLE).map(|(_, value)| value.as_str()).collect()
+        env.iter().filter(|(key, _)| key == WORKER_THREADS_VAR).map(|(_, value)| value.as_str()).collect()
     }
 
     #[test]
     fn the_config_maps_worker_count_is_kept_and_the_limit_gives_the_others() {
-        let stack = stack(&[(WORKER_THREADS_VARIABLE, "1")], Some(2.0));
+        let stack = stack(&[(WORKER_THREADS_VAR, "1")], Some(2.0));
         assert_eq!(worker_threads(&stack.service_env(&stack.auth_deployment, &[])), ["1"]);
         assert_eq!(worker_threads(&stack.service_env(&stack.resource_deployment, &[])), ["2"]);
     }
