@@ -78,9 +78,16 @@ impl PageRequest {
     }
 }
 
+/// The first 8 bytes of the query's SHA-256, as 16 lowercase hex digits.
 fn fingerprint(query: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(query.as_bytes());
-    digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect()
+    let mut text = String::with_capacity(16);
+    for byte in &digest[..8] {
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 fn encode(fingerprint: &str, after: i64) -> String {
@@ -125,6 +132,12 @@ mod tests {
         let other = PageRequest::parse(2, &page.next_page_token, "role=admin");
         assert_eq!(other.map_err(|e| e.field), Err("page_token"));
         assert_eq!(PageRequest::parse(2, "garbage!", "role=user").map_err(|e| e.field), Err("page_token"));
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_first_eight_bytes_of_the_querys_sha256_in_hex() {
+        // SHA-256("abc") begins ba7816bf 8f01cfea (FIPS 180-2, appendix B.1).
+        assert_eq!(fingerprint("abc"), "ba7816bf8f01cfea");
     }
 
     #[test]
