@@ -7,7 +7,8 @@
 //!   every variable set for a program of ours is one that program knows (or `RUST_LOG`), and the
 //!   whole environment plus the command parses with the program's own clap parser; the listen
 //!   addresses use the default ports, which `ports:` publishes and the health check probes;
-//!   `*_FILE` variables name an attached compose secret; `depends_on` orders the start-up.
+//!   `*_FILE` variables name an attached compose secret; `depends_on` orders the start-up;
+//!   each service runs the worker threads its ConfigMap in `deploy/k8s` gives it.
 //! - `deploy/k8s` (rendered by `kubectl kustomize` when kubectl is on PATH, and always by a small
 //!   renderer of our own that reads the kustomization's resources and ConfigMap generators): the
 //!   same for every container's environment (ConfigMap keys from `envFrom`, `env` entries and
@@ -451,6 +452,23 @@ fn compose_environment_is_what_the_binaries_take() {
         }
     }
     assert_eq!(compose.command("migrate"), ["auth-service", "migrate", "up"]);
+}
+
+#[test]
+fn compose_runs_each_service_on_the_worker_threads_of_its_config_map() {
+    let compose = Compose::load();
+    for rendering in renderings() {
+        for name in ["auth-service", "resource-service"] {
+            let workload = Workload::find(&rendering, "Deployment", name);
+            let in_pod = workload.env(&rendering).remove(WORKER_THREADS_VAR).flatten();
+            let in_compose = compose.env(name).remove(WORKER_THREADS_VAR);
+            assert_eq!(
+                in_compose, in_pod,
+                "{name}: {WORKER_THREADS_VAR} in docker-compose.yml differs from {}",
+                workload.label
+            );
+        }
+    }
 }
 
 #[test]
