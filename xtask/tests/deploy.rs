@@ -8,7 +8,8 @@
 //!   whole environment plus the command parses with the program's own clap parser; the listen
 //!   addresses use the default ports, which `ports:` publishes and the health check probes;
 //!   `*_FILE` variables name an attached compose secret; `depends_on` orders the start-up;
-//!   each service runs the worker threads its ConfigMap in `deploy/k8s` gives it.
+//!   each service runs the worker threads its pod in `deploy/k8s` runs (the ConfigMap's
+//!   `TOKIO_WORKER_THREADS`, else the CPU limit).
 //! - `deploy/k8s` (rendered by `kubectl kustomize` when kubectl is on PATH, and always by a small
 //!   renderer of our own that reads the kustomization's resources and ConfigMap generators): the
 //!   same for every container's environment (ConfigMap keys from `envFrom`, `env` entries and
@@ -455,16 +456,16 @@ fn compose_environment_is_what_the_binaries_take() {
 }
 
 #[test]
-fn compose_runs_each_service_on_the_worker_threads_of_its_config_map() {
+fn compose_runs_each_service_on_the_worker_threads_of_its_pod() {
     let compose = Compose::load();
     for rendering in renderings() {
         for name in ["auth-service", "resource-service"] {
             let workload = Workload::find(&rendering, "Deployment", name);
-            let in_pod = workload.env(&rendering).remove(WORKER_THREADS_VAR).flatten();
             let in_compose = compose.env(name).remove(WORKER_THREADS_VAR);
             assert_eq!(
-                in_compose, in_pod,
-                "{name}: {WORKER_THREADS_VAR} in docker-compose.yml differs from {}",
+                in_compose,
+                workload.worker_threads(&rendering),
+                "{name}: {WORKER_THREADS_VAR} in docker-compose.yml is not what {} runs",
                 workload.label
             );
         }
@@ -664,6 +665,23 @@ impl<'a> Workload<'a> {
         assert!(!argv.is_empty(), "{kind} {name}: the container names its program in `command`");
         let binary = Binary::for_program(&argv[0]);
         Self { label: format!("{} {kind} {name}", rendering.renderer), owner: object, pod, container, binary, argv }
+    }
+
+    /// The worker threads tokio runs in the pod: the ConfigMap's `TOKIO_WORKER_THREADS`, else
+    /// the container's CPU limit rounded down (as `available_parallelism` reads a cgroup quota),
+    /// at least one; `None` without either (one per node CPU).
+    fn worker_threads(&self, rendering: &Rendering) -> Option<String> {
+        if let Some(configured) = self.env(rendering).remove(WORKER_THREADS_VAR).flatten() {
+            return Some(configured);
+        }
+        let limit = scalar(&self.container["resources"]["limits"]["cpu"])?;
+        let cpus = match limit.strip_suffix('m') {
+            Some(millis) => millis.parse::<f64>().map(|millis| millis / 1000.0),
+            None => limit.parse::<f64>(),
+        };
+        let cpus = cpus.unwrap_or_else(|_| panic!("{}: a CPU limit of {limit:?}", self.label));
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a few CPUs, positive")]
+        Some((cpus.floor() as u64).max(1).to_string())
     }
 
     fn labels(&self) -> Map<String, Value> {
