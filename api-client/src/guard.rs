@@ -9,6 +9,10 @@
 //! is down or slow gives UNAVAILABLE (reason `AUTH_UNAVAILABLE`) or DEADLINE_EXCEEDED (reason
 //! `AUTH_TIMEOUT`), never a hang.
 //!
+//! Under load the guard sends validations together: at most
+//! [`GuardConfig::calls_in_flight`] calls run at once, and the validations that find them all
+//! taken go in one `ValidateTokens` call when a slot frees (see `batch.rs`).
+//!
 //! Protecting an API takes a few lines:
 //!
 //! ```no_run
@@ -45,6 +49,7 @@
 //! ```
 
 mod auth_guard;
+mod batch;
 mod bearer;
 mod cache;
 mod caller;

@@ -41,6 +41,10 @@ pub struct Cli {
     /// How long a positive token validation is reused (never past the token's expiry; 0 = off).
     #[arg(long, env = "AUTH_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub auth_cache_ttl: Duration,
+    /// Most calls to the auth service in flight at once; validations that find them all taken
+    /// wait and go together in one ValidateTokens call (at least 1).
+    #[arg(long, env = "AUTH_CALLS_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub auth_calls_in_flight: u16,
     /// Most tokens kept in the validation cache.
     #[arg(long, env = "AUTH_CACHE_CAPACITY", default_value_t = 10_000)]
     pub auth_cache_capacity: u64,
@@ -110,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             call_timeout: cli.auth_call_timeout,
             cache_ttl: cli.auth_cache_ttl,
             cache_capacity: cli.auth_cache_capacity,
+            calls_in_flight: usize::from(cli.auth_calls_in_flight),
             ..GuardConfig::default()
         },
         retention: cli.retention,

@@ -66,8 +66,10 @@ impl Application {
         let guard = AuthGuard::new(channel, settings.guard.clone());
         let metrics = Metrics::new();
         metrics.register_collector(crate::guard_metrics::GuardCollector::new(guard.clone()));
-        let call_seconds = metrics
-            .latency_histogram("auth_client_validation_seconds", "Time of ValidateToken calls to the auth service");
+        let call_seconds = metrics.latency_histogram(
+            "auth_client_validation_seconds",
+            "Time of calls to the auth service (ValidateToken, and ValidateTokens for a batch)",
+        );
         guard.observe_calls(Arc::new(move |elapsed| call_seconds.observe(elapsed.as_secs_f64())));
         let listeners = Served::bind(settings.listen_addr, &settings.server).await?;
         let state = Arc::new(AppState { pool, reads, writes });

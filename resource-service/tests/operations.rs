@@ -192,6 +192,9 @@ async fn metrics_are_served_and_count_calls_pool_and_cache() -> TestResult {
     assert!(series(&text, "auth_client_cache_hits_total").unwrap_or(0.0) >= 2.0, "{text}");
     assert!(series(&text, "auth_client_cache_misses_total").unwrap_or(0.0) >= 1.0, "{text}");
     assert!(series(&text, "auth_client_validation_seconds_count").unwrap_or(0.0) >= 1.0, "{text}");
+    // One request at a time never waits for a call slot, so nothing went in a batch.
+    assert_eq!(series(&text, "auth_client_batch_calls_total"), Some(0.0), "{text}");
+    assert_eq!(series(&text, "auth_client_batched_validations_total"), Some(0.0), "{text}");
     assert!(text.contains("db_pool_connections_idle"), "{text}");
     assert!(text.contains("db_pool_waits_total"), "{text}");
     // The three listings shared one read connection, opened once.

@@ -1,18 +1,18 @@
 //! The guard itself: validation with the auth service, through the cache.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::Status;
 use tonic::transport::Channel;
 
+use super::batch::Batcher;
 use super::cache::ValidationCache;
 use super::caller::Caller;
 use super::config::GuardConfig;
 use super::layer::AuthLayer;
-use super::stats::{Counters, GuardStats};
-use super::validate::validate_token;
+use super::stats::GuardStats;
 
 /// Validates bearer tokens against the auth service; cheap to clone (shares one channel + cache).
 #[derive(Clone)]
@@ -21,60 +21,50 @@ pub struct AuthGuard {
 }
 
 struct Shared {
-    channel: Channel,
     config: GuardConfig,
     /// `None` when the TTL is zero: every request calls the auth service.
     cache: Option<ValidationCache>,
-    counters: Counters,
-    /// Told how long each ValidateToken call took (metrics).
-    call_observer: OnceLock<CallObserver>,
+    /// The calls to the auth service (and the counters).
+    calls: Batcher,
 }
 
-/// Receives the duration of every ValidateToken call the guard makes.
+/// Receives the duration of every call the guard makes to the auth service (`ValidateToken`,
+/// or `ValidateTokens` for a batch).
 pub type CallObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl AuthGuard {
     /// A guard calling the auth service over `channel`: one shared HTTP/2 channel, cloned per
     /// call. Pass a lazily connected one (`Endpoint::connect_lazy`) so the backend starts while
-    /// the auth service is down; the channel reconnects by itself when it returns.
+    /// the auth service is down; the channel reconnects by itself when it returns. Starts the
+    /// task that batches validations under load, so it needs a tokio runtime.
     pub fn new(channel: Channel, config: GuardConfig) -> Self {
         let cache =
             (!config.cache_ttl.is_zero()).then(|| ValidationCache::new(config.cache_ttl, config.cache_capacity));
-        let shared = Shared { channel, config, cache, counters: Counters::default(), call_observer: OnceLock::new() };
-        Self { shared: Arc::new(shared) }
+        let calls = Batcher::new(channel, config.call_timeout, config.calls_in_flight);
+        Self { shared: Arc::new(Shared { config, cache, calls }) }
     }
 
-    /// Reports the duration of every ValidateToken call to `observer` (say, a latency
+    /// Reports the duration of every call to the auth service to `observer` (say, a latency
     /// histogram). Only the first observer set is kept.
     pub fn observe_calls(&self, observer: CallObserver) {
-        let _ = self.shared.call_observer.set(observer);
+        self.shared.calls.observe_calls(observer);
     }
 
     /// Validate one token (what the layer calls). `request_id` is forwarded as `x-request-id`
-    /// metadata.
+    /// metadata when the validation gets a call of its own (not within a batch).
     pub async fn authenticate(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
         let shared = &self.shared;
         // Boxed when made: the call's future (a tonic client call under a timeout) is about 2 KB,
         // which every hit's future would otherwise carry and copy (see `get_or_validate`).
-        let call = || Box::pin(self.call_auth_service(access_token, request_id));
+        let call = || Box::pin(shared.calls.validate(access_token, request_id));
+        let counters = shared.calls.counters();
         match &shared.cache {
-            Some(cache) => cache.get_or_validate(access_token, &shared.counters, call).await,
+            Some(cache) => cache.get_or_validate(access_token, counters, call).await,
             None => {
-                shared.counters.miss();
+                counters.miss();
                 call().await
             }
         }
-    }
-
-    /// One ValidateToken call, its duration reported to the observer.
-    async fn call_auth_service(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
-        let shared = &self.shared;
-        let started = Instant::now();
-        let answer = validate_token(shared.channel.clone(), access_token, request_id, shared.config.call_timeout).await;
-        if let Some(observer) = shared.call_observer.get() {
-            observer(started.elapsed());
-        }
-        answer
     }
 
     /// The tower layer for `tonic::transport::Server::builder().layer(guard.layer())`.
@@ -82,9 +72,10 @@ impl AuthGuard {
         AuthLayer::new(self.clone())
     }
 
-    /// Counters: cache hits, misses (calls made), for metrics.
+    /// Counters: cache hits, misses (validations asked of the auth service), batches; for
+    /// metrics.
     pub fn stats(&self) -> GuardStats {
-        self.shared.counters.snapshot()
+        self.shared.calls.counters().snapshot()
     }
 
     /// How many validated tokens the cache holds now (0 when caching is off). Runs the cache's

@@ -12,17 +12,23 @@ pub struct GuardConfig {
     pub cache_ttl: Duration,
     /// Most tokens kept in the cache (bounds its memory).
     pub cache_capacity: u64,
+    /// Most calls to the auth service in flight at once. A validation that finds them all
+    /// taken waits, and goes with the others waiting in one `ValidateTokens` call when one ends
+    /// (at least 1).
+    pub calls_in_flight: usize,
     /// gRPC path prefixes that need no token, e.g. `/grpc.health.v1.Health/`.
     pub public_paths: Vec<String>,
 }
 
 impl Default for GuardConfig {
-    /// 2 s calls, 5 s cache of up to 10 000 tokens; health checks and reflection are public.
+    /// 2 s calls, 4 of them in flight, 5 s cache of up to 10 000 tokens; health checks and
+    /// reflection are public.
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(5),
             cache_capacity: 10_000,
+            calls_in_flight: 4,
             public_paths: vec!["/grpc.health.v1.Health/".to_owned(), "/grpc.reflection.".to_owned()],
         }
     }

@@ -1,15 +1,17 @@
-//! One `ValidateToken` call, bounded in time.
+//! The calls to the auth service, each bounded in time: `ValidateToken` for one token,
+//! `ValidateTokens` for several.
 
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
-use tonic::{Request, Status};
+use tonic::{Code, Request, Status};
 
 use super::caller::Caller;
 use super::errors;
-use crate::auth::v1::ValidateTokenRequest;
 use crate::auth::v1::auth_service_client::AuthServiceClient;
+use crate::auth::v1::token_verdict::Outcome;
+use crate::auth::v1::{TokenVerdict, ValidateTokenRequest, ValidateTokensRequest};
 
 /// Asks the auth service who bears `access_token`. The call carries `grpc-timeout` and is also
 /// abandoned locally when `call_timeout` passes, so a stuck connection cannot hang the request.
@@ -28,11 +30,7 @@ pub(crate) async fn validate_token(
     let mut client = AuthServiceClient::new(channel);
     let answer = match tokio::time::timeout(call_timeout, client.validate_token(request)).await {
         Ok(Ok(response)) => response.into_inner(),
-        Ok(Err(status)) => {
-            let answer = errors::from_auth_service(&status, call_timeout);
-            log_failure(&status, &answer, request_id);
-            return Err(answer);
-        }
+        Ok(Err(status)) => return Err(failed_call(&status, call_timeout, request_id)),
         Err(_elapsed) => {
             let answer = errors::auth_timeout(call_timeout);
             tracing::warn!(request.id = request_id, "auth service did not answer ValidateToken in time");
@@ -42,6 +40,43 @@ pub(crate) async fn validate_token(
     Caller::try_from(answer)
 }
 
+/// Asks the auth service about several tokens in one `ValidateTokens` call: one answer per
+/// token, in order. `Err` when the call as a whole failed (an auth service without the RPC
+/// answers UNIMPLEMENTED, which the caller handles); otherwise each token's refusal is mapped
+/// as [`validate_token`] maps a failed call.
+pub(crate) async fn validate_tokens(
+    channel: Channel,
+    access_tokens: Vec<String>,
+    call_timeout: Duration,
+) -> Result<Vec<Result<Caller, Status>>, Status> {
+    let asked = access_tokens.len();
+    let mut request = Request::new(ValidateTokensRequest { access_tokens });
+    request.set_timeout(call_timeout);
+    let mut client = AuthServiceClient::new(channel);
+    let verdicts = match tokio::time::timeout(call_timeout, client.validate_tokens(request)).await {
+        Ok(Ok(response)) => response.into_inner().verdicts,
+        Ok(Err(status)) => return Err(status),
+        Err(_elapsed) => return Err(Status::deadline_exceeded("ValidateTokens did not answer in time")),
+    };
+    if verdicts.len() != asked {
+        let problem = format!("its ValidateTokens answer had {} verdicts for {asked} tokens", verdicts.len());
+        return Err(Status::internal(problem));
+    }
+    Ok(verdicts.into_iter().map(|verdict| caller_from_verdict(verdict, call_timeout)).collect())
+}
+
+/// One token's verdict as what [`validate_token`] would have returned for it.
+fn caller_from_verdict(verdict: TokenVerdict, call_timeout: Duration) -> Result<Caller, Status> {
+    match verdict.outcome {
+        Some(Outcome::Caller(answer)) => Caller::try_from(answer),
+        Some(Outcome::Refusal(refusal)) => {
+            let status = Status::with_details(Code::from(refusal.code), refusal.message, refusal.details.into());
+            Err(failed_call(&status, call_timeout, None))
+        }
+        None => Err(errors::auth_unavailable("its ValidateTokens answer had a verdict without outcome")),
+    }
+}
+
 /// The request id to forward, marked so that HPACK never indexes it: an id is new on every
 /// call, so indexing it would only churn the connection's header table (`None` if it is not a
 /// valid header value).
@@ -49,6 +84,13 @@ fn request_id_metadata(id: &str) -> Option<MetadataValue<Ascii>> {
     let mut value = MetadataValue::try_from(id).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// What the client sees for a failed call to the auth service, logged.
+pub(crate) fn failed_call(status: &Status, call_timeout: Duration, request_id: Option<&str>) -> Status {
+    let answer = errors::from_auth_service(status, call_timeout);
+    log_failure(status, &answer, request_id);
+    answer
 }
 
 /// Logs a failed call once, here where it is handled: a refused token is routine, an auth

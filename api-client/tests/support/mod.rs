@@ -3,9 +3,11 @@
 
 #![allow(dead_code, reason = "each test crate that includes this module uses only part of it")]
 
+pub mod bed;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -53,7 +55,8 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> anyhow::Result<F::
 // ---------------------------------------------------------------------------------------------
 // The counting double of the auth service.
 
-/// Answers ValidateToken from a table, counts calls, records request ids, can be slowed down.
+/// Answers ValidateToken and ValidateTokens from a table, counts calls, records request ids and
+/// batch sizes, can be slowed down, and can play an auth service that predates ValidateTokens.
 #[derive(Clone, Default)]
 pub struct AuthDouble {
     state: Arc<DoubleState>,
@@ -65,6 +68,9 @@ struct DoubleState {
     calls: AtomicUsize,
     delay: Mutex<Duration>,
     request_ids: Mutex<Vec<String>>,
+    batch_sizes: Mutex<Vec<usize>>,
+    without_batches: AtomicBool,
+    refused_batches: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -99,12 +105,52 @@ impl AuthDouble {
         *self.state.delay.lock().expect("delay") = delay;
     }
 
+    /// Answers ValidateTokens with UNIMPLEMENTED, as an auth service older than it does.
+    pub fn refuse_batches(&self) {
+        self.state.without_batches.store(true, Ordering::SeqCst);
+    }
+
+    /// ValidateTokens calls answered with UNIMPLEMENTED (see `refuse_batches`).
+    pub fn refused_batches(&self) -> usize {
+        self.state.refused_batches.load(Ordering::SeqCst)
+    }
+
+    /// The number of tokens in each ValidateTokens call answered, in order of arrival.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.state.batch_sizes.lock().expect("batch sizes").clone()
+    }
+
+    /// ValidateToken calls received.
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
     }
 
     pub fn request_ids(&self) -> Vec<String> {
         self.state.request_ids.lock().expect("request ids").clone()
+    }
+}
+
+impl AuthDouble {
+    /// Sleeps for the configured delay.
+    async fn wait(&self) {
+        let delay = *self.state.delay.lock().expect("delay");
+        tokio::time::sleep(delay).await;
+    }
+
+    /// What the table says about `token`; unknown tokens are invalid.
+    fn answer(&self, token: &str) -> Result<ValidateTokenResponse, Status> {
+        let answer = self.state.answers.lock().expect("answers").get(token).cloned();
+        match answer {
+            Some(Answer::Valid(answer)) => Ok(answer),
+            Some(Answer::Refused { code, reason, message }) => {
+                Err(Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, "auth.v1", [])))
+            }
+            None => Err(Status::with_error_details(
+                Code::Unauthenticated,
+                "invalid access token",
+                ErrorDetails::with_error_info("INVALID_TOKEN", "auth.v1", []),
+            )),
+        }
     }
 }
 
@@ -118,22 +164,37 @@ impl AuthService for AuthDouble {
         if let Some(id) = request.metadata().get("x-request-id").and_then(|id| id.to_str().ok()) {
             self.state.request_ids.lock().expect("request ids").push(id.to_owned());
         }
-        let delay = *self.state.delay.lock().expect("delay");
-        tokio::time::sleep(delay).await;
+        self.wait().await;
+        self.answer(&request.into_inner().access_token).map(Response::new)
+    }
 
-        let token = request.into_inner().access_token;
-        let answer = self.state.answers.lock().expect("answers").get(&token).cloned();
-        match answer {
-            Some(Answer::Valid(answer)) => Ok(Response::new(answer)),
-            Some(Answer::Refused { code, reason, message }) => {
-                Err(Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, "auth.v1", [])))
-            }
-            None => Err(Status::with_error_details(
-                Code::Unauthenticated,
-                "invalid access token",
-                ErrorDetails::with_error_info("INVALID_TOKEN", "auth.v1", []),
-            )),
+    async fn validate_tokens(
+        &self,
+        request: Request<ValidateTokensRequest>,
+    ) -> Result<Response<ValidateTokensResponse>, Status> {
+        if self.state.without_batches.load(Ordering::SeqCst) {
+            self.state.refused_batches.fetch_add(1, Ordering::SeqCst);
+            return Err(Status::unimplemented("Method not found: auth.v1.AuthService/ValidateTokens"));
         }
+        let tokens = request.into_inner().access_tokens;
+        self.state.batch_sizes.lock().expect("batch sizes").push(tokens.len());
+        self.wait().await;
+        let verdicts = tokens
+            .iter()
+            .map(|token| {
+                let outcome = match self.answer(token) {
+                    Ok(caller) => token_verdict::Outcome::Caller(caller),
+                    Err(status) => token_verdict::Outcome::Refusal(TokenRefusal {
+                        code: status.code().into(),
+                        message: status.message().to_owned(),
+                        reason: status.get_details_error_info().map(|info| info.reason).unwrap_or_default(),
+                        details: status.details().to_vec(),
+                    }),
+                };
+                TokenVerdict { outcome: Some(outcome) }
+            })
+            .collect();
+        Ok(Response::new(ValidateTokensResponse { verdicts }))
     }
 
     async fn register(&self, _: Request<RegisterRequest>) -> Result<Response<User>, Status> {

@@ -58,14 +58,14 @@ impl AuthService for AuthApi {
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
         let caller = sessions::authenticate(&self.state, &request.get_ref().access_token).await?;
-        Ok(Response::new(pb::ValidateTokenResponse {
-            user_id: i64::from(caller.user.id),
-            email: caller.user.email.clone(),
-            role: convert::role(caller.user.role()).into(),
-            is_active: caller.user.is_active(),
-            is_verified: caller.user.is_verified(),
-            session_id: i64::from(caller.session_id),
-            expire_time: Some(convert::timestamp(caller.token_expires_at)),
-        }))
+        Ok(Response::new(convert::validated(&caller)))
+    }
+
+    async fn validate_tokens(
+        &self,
+        request: Request<pb::ValidateTokensRequest>,
+    ) -> Result<Response<pb::ValidateTokensResponse>, Status> {
+        let outcomes = sessions::authenticate_many(&self.state, &request.get_ref().access_tokens).await?;
+        Ok(Response::new(pb::ValidateTokensResponse { verdicts: outcomes.into_iter().map(convert::verdict).collect() }))
     }
 }

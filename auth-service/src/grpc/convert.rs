@@ -4,7 +4,10 @@ use api_client::auth::v1 as pb;
 use chrono::{DateTime, TimeDelta, Utc};
 use shared::models::{Role, Session, User};
 
-use crate::ops::TokenGrant;
+use tonic::Status;
+
+use crate::error::AuthError;
+use crate::ops::{Caller, TokenGrant};
 
 /// A row as the API's `User`.
 pub fn user(user: &User) -> pb::User {
@@ -44,6 +47,38 @@ pub fn token_pair(grant: &TokenGrant) -> pb::TokenPair {
         token_type: "Bearer".to_owned(),
         session_id: i64::from(grant.session_id),
     }
+}
+
+/// A validated caller as ValidateToken's answer.
+pub fn validated(caller: &Caller) -> pb::ValidateTokenResponse {
+    pb::ValidateTokenResponse {
+        user_id: i64::from(caller.user.id),
+        email: caller.user.email.clone(),
+        role: role(caller.user.role()).into(),
+        is_active: caller.user.is_active(),
+        is_verified: caller.user.is_verified(),
+        session_id: i64::from(caller.session_id),
+        expire_time: Some(timestamp(caller.token_expires_at)),
+    }
+}
+
+/// One token's outcome as a ValidateTokens verdict. A refusal carries the very status
+/// ValidateToken would have failed with (built by the one `AuthError` to `Status` mapping).
+pub fn verdict(outcome: Result<Caller, AuthError>) -> pb::TokenVerdict {
+    let outcome = match outcome {
+        Ok(caller) => pb::token_verdict::Outcome::Caller(validated(&caller)),
+        Err(error) => {
+            let reason = error.reason().as_str().to_owned();
+            let status = Status::from(error);
+            pb::token_verdict::Outcome::Refusal(pb::TokenRefusal {
+                code: status.code().into(),
+                message: status.message().to_owned(),
+                reason,
+                details: status.details().to_vec(),
+            })
+        }
+    };
+    pb::TokenVerdict { outcome: Some(outcome) }
 }
 
 /// A role as the API's enum.

@@ -182,6 +182,28 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller
     Ok(Caller { user, session_id: session.id, token_expires_at: verified.expires_at })
 }
 
+/// Most tokens one [`authenticate_many`] call checks (AuthService.ValidateTokens' limit).
+pub const MAX_TOKENS_PER_CHECK: usize = 1000;
+
+/// Checks every token as [`authenticate`] does, concurrently, and answers each in the tokens'
+/// order. Refusing the call as a whole is kept for a malformed request: no tokens, or more
+/// than [`MAX_TOKENS_PER_CHECK`].
+pub async fn authenticate_many(
+    state: &AppState,
+    access_tokens: &[String],
+) -> Result<Vec<Result<Caller, AuthError>>, AuthError> {
+    if access_tokens.is_empty() {
+        return Err(AuthError::invalid("access_tokens", "give at least one access token"));
+    }
+    if access_tokens.len() > MAX_TOKENS_PER_CHECK {
+        return Err(AuthError::invalid(
+            "access_tokens",
+            format!("at most {MAX_TOKENS_PER_CHECK} access tokens per call, got {}", access_tokens.len()),
+        ));
+    }
+    Ok(futures::future::join_all(access_tokens.iter().map(|token| authenticate(state, token))).await)
+}
+
 /// The caller's live sessions, most recently used first.
 pub async fn list_own(state: &AppState, caller: &Caller) -> Result<Vec<Session>, AuthError> {
     Ok(store::sessions::live_for_user(&mut *state.pool.get().await?, caller.user.id).await?)

@@ -31,6 +31,8 @@ pub struct TestApp {
     pub auth: AuthServiceClient<Channel>,
     /// UserService client.
     pub users: UserServiceClient<Channel>,
+    /// The channel both clients use, for other clients (say, an `AuthGuard`).
+    pub channel: Channel,
     /// The server's state, for direct database checks.
     pub state: Arc<AppState>,
     /// The settings the server runs with.
@@ -100,7 +102,8 @@ pub async fn spawn_app_on(settings: Settings) -> TestApp {
     TestApp {
         database_url: settings.database_url.expose().to_owned(),
         auth: AuthServiceClient::new(channel.clone()),
-        users: UserServiceClient::new(channel),
+        users: UserServiceClient::new(channel.clone()),
+        channel,
         state,
         settings,
         shutdown: Some(shutdown),

@@ -14,3 +14,4 @@ mod replicas;
 mod revocation;
 mod sessions;
 mod validate;
+mod validate_many;

@@ -1,0 +1,152 @@
+//! End to end: validations that find every call slot taken go together in `ValidateTokens`
+//! calls to the auth double (real sockets, the generated clients), and each still gets its own
+//! answer.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use api_client::GuardConfig;
+use api_client::auth::v1::{Role, User};
+use support::bed::{TestBed, reason};
+use support::within;
+use tonic::{Code, Status};
+
+/// No cache, one call slot: every validation asks the auth service, and all but one wait.
+fn one_slot() -> GuardConfig {
+    GuardConfig { cache_ttl: Duration::ZERO, calls_in_flight: 1, ..GuardConfig::default() }
+}
+
+/// GetMe with each token, all at once over one connection; the answers in the tokens' order.
+async fn get_me_all(bed: &TestBed, tokens: &[String]) -> anyhow::Result<Vec<Result<User, Status>>> {
+    let calls = tokens.iter().map(|token| bed.get_me(Some(token)));
+    within(Duration::from_secs(10), futures::future::join_all(calls)).await
+}
+
+fn tokens(count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("token-{n}")).collect()
+}
+
+#[tokio::test]
+async fn validations_waiting_for_a_slot_go_together_in_one_call() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(one_slot()).await?;
+    let tokens = tokens(50);
+    for (user_id, token) in (1..).zip(&tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+    // The first validation holds the slot this long: the others arrive meanwhile.
+    bed.double.delay(Duration::from_millis(300));
+
+    let answers = get_me_all(&bed, &tokens).await?;
+
+    for (user_id, answer) in (1..).zip(answers) {
+        assert_eq!(answer?.id, user_id, "each request gets its own caller");
+    }
+    let batches = bed.double.batch_sizes();
+    assert_eq!(bed.double.calls() + batches.iter().sum::<usize>(), 50, "every token checked once");
+    assert!(!batches.is_empty() && batches.len() <= 3, "batches: {batches:?}");
+    assert!(bed.double.calls() <= 3, "{} single calls", bed.double.calls());
+    let stats = bed.guard.stats();
+    assert_eq!(stats.cache_misses, 50);
+    assert_eq!(stats.batch_calls, batches.len() as u64);
+    assert_eq!(stats.batched_validations, batches.iter().sum::<usize>() as u64);
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_validation_in_a_batch_keeps_its_own_refusal() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(one_slot()).await?;
+    bed.double.accept("holder", 1, Role::User, Duration::from_secs(3600));
+    bed.double.accept("ada", 2, Role::Admin, Duration::from_secs(3600));
+    bed.double.refuse("revoked", Code::Unauthenticated, "SESSION_REVOKED", "session revoked");
+    bed.double.refuse("disabled", Code::PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled");
+    bed.double.delay(Duration::from_millis(300));
+
+    let holder = bed.get_me(Some("holder"));
+    let waiting = async {
+        // After the holder has taken the slot.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let tokens = ["ada", "revoked", "disabled", "unknown"].map(str::to_owned);
+        get_me_all(&bed, &tokens).await
+    };
+    let (holder, waiting) = tokio::join!(holder, waiting);
+
+    assert_eq!(holder?.id, 1);
+    let [ada, revoked, disabled, unknown] = <[_; 4]>::try_from(waiting?).expect("four answers");
+    assert_eq!(ada?.id, 2);
+    let refusals = [(revoked, Code::Unauthenticated, "SESSION_REVOKED", "session revoked")]
+        .into_iter()
+        .chain([(disabled, Code::PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled")])
+        .chain([(unknown, Code::Unauthenticated, "INVALID_TOKEN", "invalid access token")]);
+    for (answer, code, expected_reason, message) in refusals {
+        let refused = answer.expect_err("refused by the auth service");
+        assert_eq!((refused.code(), refused.message()), (code, message));
+        assert_eq!(reason(&refused), expected_reason);
+    }
+    assert_eq!(bed.double.batch_sizes(), vec![4]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_auth_service_without_batches_gets_one_call_per_validation() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(one_slot()).await?;
+    bed.double.refuse_batches();
+    let tokens = tokens(20);
+    for (user_id, token) in (1..).zip(&tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+    bed.double.delay(Duration::from_millis(100));
+
+    for wave in 1..=2 {
+        let answers = get_me_all(&bed, &tokens).await?;
+        for (user_id, answer) in (1..).zip(answers) {
+            assert_eq!(answer?.id, user_id);
+        }
+        assert_eq!(bed.double.calls(), 20 * wave);
+    }
+    // Refused once; the second wave did not ask again.
+    assert_eq!(bed.double.refused_batches(), 1);
+    assert_eq!(bed.guard.stats().batch_calls, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slow_auth_service_times_out_waiting_validations_at_the_call_timeout() -> anyhow::Result<()> {
+    let config = GuardConfig { call_timeout: Duration::from_millis(300), ..one_slot() };
+    let bed = TestBed::spawn(config).await?;
+    let tokens = tokens(10);
+    for (user_id, token) in (1..).zip(&tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+    bed.double.delay(Duration::from_secs(3));
+
+    let started = Instant::now();
+    let answers = get_me_all(&bed, &tokens).await?;
+
+    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    for answer in answers {
+        let late = answer.expect_err("the answer comes too late");
+        assert_eq!(late.code(), Code::DeadlineExceeded);
+        assert_eq!(reason(&late), "AUTH_TIMEOUT");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stopped_auth_service_fails_every_waiting_validation_with_unavailable() -> anyhow::Result<()> {
+    let mut bed = TestBed::spawn(one_slot()).await?;
+    let tokens = tokens(20);
+    for (user_id, token) in (1..).zip(&tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+    bed.stop_auth().await?;
+
+    let answers = get_me_all(&bed, &tokens).await?;
+
+    for answer in answers {
+        let refused = answer.expect_err("nobody can vouch for the token");
+        assert_eq!(refused.code(), Code::Unavailable);
+        assert_eq!(reason(&refused), "AUTH_UNAVAILABLE");
+    }
+    Ok(())
+}
