@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
-use shared::models::{NewRefreshToken, RefreshToken, Session};
+use futures::StreamExt;
+use shared::models::{NewRefreshToken, RefreshToken, Session, User};
 
 use super::{Caller, TokenGrant};
 use crate::error::AuthError;
 use crate::state::AppState;
 use crate::store::{self, Conn};
-use crate::tokens::RefreshTokenValue;
+use crate::tokens::{RefreshTokenValue, VerifiedAccessToken};
 
 /// Most rotations followed when a just-rotated token comes back within the grace interval.
 const MAX_GRACE_CHAIN: usize = 16;
@@ -158,36 +159,22 @@ pub async fn logout(state: &AppState, raw_token: &str) -> Result<(), AuthError> 
 /// ([`crate::live_sessions`]) when held, else from one indexed query.
 pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Caller, AuthError> {
     let verified = state.access_tokens.verify(access_token)?;
-    let live = &state.live_sessions;
-    let (session, user) = match live.get(verified.session_id, verified.user_id) {
-        Some(held) => held,
-        None => {
-            let ticket = live.ticket();
-            let mut conn = state.pool.get().await?;
-            let Some((session, user)) =
-                store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
-            else {
-                return Err(AuthError::SessionRevoked);
-            };
-            live.remember(ticket, &session, &user);
-            (session, user)
-        }
-    };
-    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
-        return Err(AuthError::SessionRevoked);
+    match judge_from_memory(state, &verified) {
+        Some(outcome) => outcome,
+        None => judge_from_database(state, &verified).await,
     }
-    if !user.is_active() {
-        return Err(AuthError::AccountDisabled);
-    }
-    Ok(Caller { user, session_id: session.id, token_expires_at: verified.expires_at })
 }
 
 /// Most tokens one [`authenticate_many`] call checks (AuthService.ValidateTokens' limit).
 pub const MAX_TOKENS_PER_CHECK: usize = 1000;
 
-/// Checks every token as [`authenticate`] does, concurrently, and answers each in the tokens'
-/// order. Refusing the call as a whole is kept for a malformed request: no tokens, or more
-/// than [`MAX_TOKENS_PER_CHECK`].
+/// How many sessions one [`authenticate_many`] call loads from the database at once.
+const LOADS_AT_ONCE: usize = 8;
+
+/// Checks every token as [`authenticate`] does and answers each in the tokens' order. Tokens
+/// whose session is held in memory are judged at once; the others are loaded a few at a time.
+/// The call as a whole is refused only when malformed: no tokens, or more than
+/// [`MAX_TOKENS_PER_CHECK`].
 pub async fn authenticate_many(
     state: &AppState,
     access_tokens: &[String],
@@ -201,7 +188,57 @@ pub async fn authenticate_many(
             format!("at most {MAX_TOKENS_PER_CHECK} access tokens per call, got {}", access_tokens.len()),
         ));
     }
-    Ok(futures::future::join_all(access_tokens.iter().map(|token| authenticate(state, token))).await)
+    let mut outcomes = Vec::with_capacity(access_tokens.len());
+    let mut to_load = Vec::new();
+    for token in access_tokens {
+        let outcome = match state.access_tokens.verify(token) {
+            Ok(verified) => judge_from_memory(state, &verified).unwrap_or_else(|| {
+                to_load.push((outcomes.len(), verified));
+                Err(AuthError::SessionRevoked) // replaced once loaded
+            }),
+            Err(refused) => Err(refused),
+        };
+        outcomes.push(outcome);
+    }
+    let mut loads = futures::stream::iter(to_load)
+        .map(|(index, verified)| async move { (index, judge_from_database(state, &verified).await) })
+        .buffer_unordered(LOADS_AT_ONCE);
+    while let Some((index, outcome)) = loads.next().await {
+        outcomes[index] = outcome;
+    }
+    Ok(outcomes)
+}
+
+/// The verdict on a verified token from the session and user held in memory; `None` when they
+/// are not held.
+fn judge_from_memory(state: &AppState, verified: &VerifiedAccessToken) -> Option<Result<Caller, AuthError>> {
+    let (session, user) = state.live_sessions.get(verified.session_id, verified.user_id)?;
+    Some(judge(&session, user, verified))
+}
+
+/// The verdict on a verified token from the database (one indexed query), remembering what it
+/// read.
+async fn judge_from_database(state: &AppState, verified: &VerifiedAccessToken) -> Result<Caller, AuthError> {
+    let live = &state.live_sessions;
+    let ticket = live.ticket();
+    let mut conn = state.pool.get().await?;
+    let Some((session, user)) = store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
+    else {
+        return Err(AuthError::SessionRevoked);
+    };
+    live.remember(ticket, &session, &user);
+    judge(&session, user, verified)
+}
+
+/// The caller, if the session is live and the user active.
+fn judge(session: &Session, user: User, verified: &VerifiedAccessToken) -> Result<Caller, AuthError> {
+    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+        return Err(AuthError::SessionRevoked);
+    }
+    if !user.is_active() {
+        return Err(AuthError::AccountDisabled);
+    }
+    Ok(Caller { user, session_id: session.id, token_expires_at: verified.expires_at })
 }
 
 /// The caller's live sessions, most recently used first.

@@ -9,7 +9,9 @@ use api_client::{AuthGuard, GuardConfig};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, TestResult, assert_error, spawn_app, violated_fields};
+use auth_service::settings::Settings;
+
+use crate::helpers::{TestApp, TestResult, assert_error, spawn_app, spawn_app_with, violated_fields};
 
 /// Two users' tokens, a token whose session was logged out, and garbage.
 async fn mixed_tokens(app: &TestApp) -> [String; 4] {
@@ -28,11 +30,21 @@ async fn validate_many(app: &TestApp, tokens: Vec<String>) -> Result<Vec<pb::Tok
 
 #[tokio::test]
 async fn each_verdict_is_what_validate_token_answers_for_its_token() -> TestResult {
-    let app = spawn_app().await;
-    let [ada, bob, logged_out, garbage] = mixed_tokens(&app).await;
+    verdicts_match_validate_token(&spawn_app().await).await
+}
+
+#[tokio::test]
+async fn each_verdict_is_what_validate_token_answers_with_sessions_read_from_the_database() -> TestResult {
+    // Nothing held in memory: every session of the batch is loaded.
+    verdicts_match_validate_token(&spawn_app_with(|settings: &mut Settings| settings.session_cache_capacity = 0).await)
+        .await
+}
+
+async fn verdicts_match_validate_token(app: &TestApp) -> TestResult {
+    let [ada, bob, logged_out, garbage] = mixed_tokens(app).await;
     let tokens = vec![ada.clone(), garbage, bob, logged_out, ada];
 
-    let verdicts = validate_many(&app, tokens.clone()).await?;
+    let verdicts = validate_many(app, tokens.clone()).await?;
 
     assert_eq!(verdicts.len(), tokens.len());
     let mut refused = Vec::new();
