@@ -43,7 +43,7 @@ pub struct Cli {
     pub auth_cache_ttl: Duration,
     /// Most calls to the auth service in flight at once; validations that find them all taken
     /// wait and go together in one ValidateTokens call (at least 1).
-    #[arg(long, env = "AUTH_CALLS_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "AUTH_CALLS_IN_FLIGHT", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub auth_calls_in_flight: u16,
     /// Most tokens kept in the validation cache.
     #[arg(long, env = "AUTH_CACHE_CAPACITY", default_value_t = 10_000)]

@@ -21,14 +21,14 @@ pub struct GuardConfig {
 }
 
 impl Default for GuardConfig {
-    /// 2 s calls, 4 of them in flight, 5 s cache of up to 10 000 tokens; health checks and
+    /// 2 s calls, 2 of them in flight, 5 s cache of up to 10 000 tokens; health checks and
     /// reflection are public.
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(5),
             cache_capacity: 10_000,
-            calls_in_flight: 4,
+            calls_in_flight: 2,
             public_paths: vec!["/grpc.health.v1.Health/".to_owned(), "/grpc.reflection.".to_owned()],
         }
     }
