@@ -26,7 +26,8 @@ pub mod names {
     pub const VALIDATE: &str = "ValidateToken";
     /// GetResource with the resource service's validation cache on (5 s, as deployed).
     pub const GET_CACHED: &str = "GetResource (cache on)";
-    /// GetResource with AUTH_CACHE_TTL=0s: one ValidateToken per call.
+    /// GetResource with AUTH_CACHE_TTL=0s: every call asks the auth service (alone, or in a batch
+    /// under load).
     pub const GET_UNCACHED: &str = "GetResource (cache off)";
     /// A page of 20.
     pub const LIST: &str = "ListResources";
