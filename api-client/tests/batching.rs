@@ -150,3 +150,26 @@ async fn a_stopped_auth_service_fails_every_waiting_validation_with_unavailable(
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn huge_tokens_never_make_a_batch_too_large_for_the_auth_service() -> anyhow::Result<()> {
+    let config = GuardConfig { cache_ttl: Duration::ZERO, calls_in_flight: 1, ..GuardConfig::default() };
+    let bed = TestBed::spawn(config).await?;
+    // 300 tokens of 20 KB: 6 MB in all, where a gRPC server reads at most 4 MiB per message.
+    let tokens: Vec<String> = (0..300).map(|n| format!("{n:03}{}", "x".repeat(20_000))).collect();
+    for (user_id, token) in (1..).zip(&tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+
+    // Polled together: the first takes the slot, the others wait and go in batches.
+    let checks = tokens.iter().map(|token| bed.guard.authenticate(token, None));
+    let answers = within(Duration::from_secs(10), futures::future::join_all(checks)).await?;
+
+    for (user_id, answer) in (1..).zip(answers) {
+        assert_eq!(answer?.user_id, user_id);
+    }
+    let batches = bed.double.batch_sizes();
+    assert!(batches.len() >= 6, "6 MB of tokens in {} batches: {batches:?}", batches.len());
+    assert!(batches.iter().all(|&size| size * 20_003 <= 1024 * 1024), "batches: {batches:?}");
+    Ok(())
+}

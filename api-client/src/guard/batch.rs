@@ -29,6 +29,11 @@ use super::validate::{failed_call, validate_token, validate_tokens};
 /// enough that a batch costs little per token, small enough that its answers come back soon.
 const MAX_TOKENS_PER_CALL: usize = 256;
 
+/// Most bytes of tokens in one `ValidateTokens` call, well under the 4 MiB a gRPC server takes
+/// by default: whoever sends huge tokens must not make the batch they share with other
+/// people's validations too large to be read. A token larger than this goes alone.
+const MAX_TOKEN_BYTES_PER_CALL: usize = 1024 * 1024;
+
 /// How long checks go one call each after the auth service answered UNIMPLEMENTED to a batch.
 const RETRY_BATCHES_AFTER: Duration = Duration::from_secs(60);
 
@@ -104,17 +109,23 @@ impl Batcher {
     }
 }
 
-/// The batching task: waits for a queued check and a free slot, then sends every check queued
-/// by then (up to [`MAX_TOKENS_PER_CALL`]) in one call, on a task of its own.
+/// The batching task: waits for a queued check and a free slot, then sends the checks queued
+/// by then (up to [`MAX_TOKENS_PER_CALL`] and [`MAX_TOKEN_BYTES_PER_CALL`]) in one call, on a
+/// task of its own. A check that would overflow the call starts the next one.
 async fn send_batches(mut queued: mpsc::UnboundedReceiver<QueuedCheck>, slots: Arc<Semaphore>, calls: Arc<Calls>) {
-    while let Some(first) = queued.recv().await {
+    let mut next = queued.recv().await;
+    while let Some(first) = next.take() {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+        let mut bytes = first.token.len();
         let mut checks = vec![first];
         while checks.len() < MAX_TOKENS_PER_CALL {
-            match queued.try_recv() {
-                Ok(check) => checks.push(check),
-                Err(_) => break,
+            let Ok(check) = queued.try_recv() else { break };
+            bytes += check.token.len();
+            if bytes > MAX_TOKEN_BYTES_PER_CALL {
+                next = Some(check);
+                break;
             }
+            checks.push(check);
         }
         // Checks whose requests gave up (deadline, cancelled call) are not worth asking about.
         checks.retain(|check| !check.answer.is_closed());
@@ -123,6 +134,9 @@ async fn send_batches(mut queued: mpsc::UnboundedReceiver<QueuedCheck>, slots: A
             calls.answer(checks).await;
             drop(slot);
         });
+        if next.is_none() {
+            next = queued.recv().await;
+        }
     }
 }
 
