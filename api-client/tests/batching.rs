@@ -23,6 +23,13 @@ async fn get_me_all(bed: &TestBed, tokens: &[String]) -> anyhow::Result<Vec<Resu
     within(Duration::from_secs(10), futures::future::join_all(calls)).await
 }
 
+/// The double accepts each token, for users 1, 2, … in order.
+fn accept_all(bed: &TestBed, tokens: &[String]) {
+    for (user_id, token) in (1..).zip(tokens) {
+        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
+    }
+}
+
 fn tokens(count: usize) -> Vec<String> {
     (0..count).map(|n| format!("token-{n}")).collect()
 }
@@ -31,9 +38,7 @@ fn tokens(count: usize) -> Vec<String> {
 async fn validations_waiting_for_a_slot_go_together_in_one_call() -> anyhow::Result<()> {
     let bed = TestBed::spawn(one_slot()).await?;
     let tokens = tokens(50);
-    for (user_id, token) in (1..).zip(&tokens) {
-        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
-    }
+    accept_all(&bed, &tokens);
     // The first validation holds the slot this long: the others arrive meanwhile.
     bed.double.delay(Duration::from_millis(300));
 
@@ -92,9 +97,7 @@ async fn an_auth_service_without_batches_gets_one_call_per_validation() -> anyho
     let bed = TestBed::spawn(one_slot()).await?;
     bed.double.refuse_batches();
     let tokens = tokens(20);
-    for (user_id, token) in (1..).zip(&tokens) {
-        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
-    }
+    accept_all(&bed, &tokens);
     bed.double.delay(Duration::from_millis(100));
 
     for wave in 1..=2 {
@@ -115,9 +118,7 @@ async fn a_slow_auth_service_times_out_waiting_validations_at_the_call_timeout()
     let config = GuardConfig { call_timeout: Duration::from_millis(300), ..one_slot() };
     let bed = TestBed::spawn(config).await?;
     let tokens = tokens(10);
-    for (user_id, token) in (1..).zip(&tokens) {
-        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
-    }
+    accept_all(&bed, &tokens);
     bed.double.delay(Duration::from_secs(3));
 
     let started = Instant::now();
@@ -136,9 +137,7 @@ async fn a_slow_auth_service_times_out_waiting_validations_at_the_call_timeout()
 async fn a_stopped_auth_service_fails_every_waiting_validation_with_unavailable() -> anyhow::Result<()> {
     let mut bed = TestBed::spawn(one_slot()).await?;
     let tokens = tokens(20);
-    for (user_id, token) in (1..).zip(&tokens) {
-        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
-    }
+    accept_all(&bed, &tokens);
     bed.stop_auth().await?;
 
     let answers = get_me_all(&bed, &tokens).await?;
@@ -153,13 +152,10 @@ async fn a_stopped_auth_service_fails_every_waiting_validation_with_unavailable(
 
 #[tokio::test]
 async fn huge_tokens_never_make_a_batch_too_large_for_the_auth_service() -> anyhow::Result<()> {
-    let config = GuardConfig { cache_ttl: Duration::ZERO, calls_in_flight: 1, ..GuardConfig::default() };
-    let bed = TestBed::spawn(config).await?;
+    let bed = TestBed::spawn(one_slot()).await?;
     // 300 tokens of 20 KB: 6 MB in all, where a gRPC server reads at most 4 MiB per message.
     let tokens: Vec<String> = (0..300).map(|n| format!("{n:03}{}", "x".repeat(20_000))).collect();
-    for (user_id, token) in (1..).zip(&tokens) {
-        bed.double.accept(token, user_id, Role::User, Duration::from_secs(3600));
-    }
+    accept_all(&bed, &tokens);
 
     // Polled together: the first takes the slot, the others wait and go in batches.
     let checks = tokens.iter().map(|token| bed.guard.authenticate(token, None));
