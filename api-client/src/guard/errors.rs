@@ -53,10 +53,16 @@ pub(crate) fn auth_timeout(call_timeout: Duration) -> Status {
     with_reason(&ErrorReason::AuthTimeout, format!("auth service did not answer within {}", humanize(call_timeout)))
 }
 
-/// What the client sees for a failed `ValidateToken` call.
+/// Whether the auth service refused the token itself (the client sees that status unchanged),
+/// rather than failing to vouch for it.
+pub(crate) fn is_refusal(code: Code) -> bool {
+    matches!(code, Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument)
+}
+
+/// What the client sees for a failed call to the auth service, or a token it refused.
 pub(crate) fn from_auth_service(status: &Status, call_timeout: Duration) -> Status {
     match status.code() {
-        Code::Unauthenticated | Code::PermissionDenied | Code::InvalidArgument => {
+        code if is_refusal(code) => {
             Status::with_details(status.code(), status.message(), Bytes::copy_from_slice(status.details()))
         }
         // tonic reports a passed `grpc-timeout` as CANCELLED ("Timeout expired") on the client

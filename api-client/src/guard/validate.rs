@@ -88,22 +88,21 @@ fn request_id_metadata(id: &str) -> Option<MetadataValue<Ascii>> {
 
 /// What the client sees for a failed call to the auth service, logged.
 pub(crate) fn failed_call(status: &Status, call_timeout: Duration, request_id: Option<&str>) -> Status {
-    let answer = errors::from_auth_service(status, call_timeout);
-    log_failure(status, &answer, request_id);
-    answer
+    log_failure(status, request_id);
+    errors::from_auth_service(status, call_timeout)
 }
 
 /// Logs a failed call once, here where it is handled: a refused token is routine, an auth
-/// service that cannot answer is not.
-fn log_failure(status: &Status, answer: &Status, request_id: Option<&str>) {
-    if answer.code() == status.code() {
+/// service that cannot answer (a deadline included) is not.
+fn log_failure(status: &Status, request_id: Option<&str>) {
+    if errors::is_refusal(status.code()) {
         tracing::debug!(request.id = request_id, code = ?status.code(), "token refused by the auth service");
     } else {
         tracing::warn!(
             request.id = request_id,
             code = ?status.code(),
             error = status.message(),
-            "ValidateToken failed"
+            "call to the auth service failed"
         );
     }
 }
