@@ -35,7 +35,8 @@ pub struct Cli {
     /// URL of the auth service.
     #[arg(long, env = "AUTH_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
     pub auth_service_url: String,
-    /// Deadline of each ValidateToken call to the auth service.
+    /// Deadline of each call to the auth service (one ValidateToken, or a ValidateTokens batch;
+    /// a queued validation waits no longer in all).
     #[arg(long, env = "AUTH_CALL_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub auth_call_timeout: Duration,
     /// How long a positive token validation is reused (never past the token's expiry; 0 = off).
