@@ -292,3 +292,66 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use service_kit::ServerSettings;
+
+    use super::*;
+
+    fn serve_settings(arguments: &[&str]) -> Settings {
+        let cli = Cli::try_parse_from(std::iter::once("auth-service").chain(arguments.iter().copied()))
+            .expect("valid options");
+        cli.serve.to_settings(Secret::new("postgres://db"), Secret::new("s".repeat(32))).expect("valid settings")
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `--help` documents the defaults, and tests and embedders get `Settings::new`: a
+    /// deployment that sets nothing runs what both say.
+    #[test]
+    fn the_command_lines_defaults_are_the_default_settings() {
+        let parsed = serve_settings(&[]);
+        let defaults = Settings::new(Secret::new("postgres://db"), Secret::new("s".repeat(32)));
+        assert_eq!(parsed.listen_addr, defaults.listen_addr);
+        assert_eq!(parsed.pool, defaults.pool);
+        let (tokens, default_tokens) = (&parsed.tokens, &defaults.tokens);
+        assert_eq!(tokens.issuer, default_tokens.issuer);
+        assert_eq!(tokens.audience, default_tokens.audience);
+        assert_eq!(tokens.key_id, default_tokens.key_id);
+        assert_eq!(tokens.access_token_lifetime, default_tokens.access_token_lifetime);
+        assert_eq!(tokens.refresh_token_lifetime, default_tokens.refresh_token_lifetime);
+        assert_eq!(tokens.reuse_grace, default_tokens.reuse_grace);
+        assert!(tokens.previous_signing_secrets.is_empty());
+        assert_eq!(parsed.passwords, defaults.passwords);
+        assert_eq!(parsed.session_cache_capacity, defaults.session_cache_capacity);
+        assert_eq!(parsed.session_retention, defaults.session_retention);
+        assert_eq!(parsed.purge_interval, defaults.purge_interval);
+        assert!(parsed.first_admin.is_none());
+        let metrics_addr = Some(DEFAULT_METRICS_ADDR.parse().unwrap());
+        assert_eq!(parsed.server, ServerSettings { metrics_addr, ..defaults.server });
+    }
+
+    #[test]
+    fn options_reach_the_settings() {
+        let parsed = serve_settings(&[
+            "--access-token-ttl=5m",
+            "--argon2-memory-kib=8192",
+            "--max-concurrent-hashes=3",
+            "--jwt-previous-secret=previous-secret-of-thirty-two-bytes",
+            "--first-admin-email=root@example.com",
+            "--first-admin-password=correct horse",
+        ]);
+        assert_eq!(parsed.tokens.access_token_lifetime, Duration::from_secs(300));
+        assert_eq!(parsed.passwords.cost, HashCost { memory_kib: 8192, ..HashCost::default() });
+        assert_eq!(parsed.passwords.max_concurrent, 3);
+        assert_eq!(parsed.tokens.previous_signing_secrets.len(), 1);
+        assert_eq!(parsed.first_admin.map(|admin| admin.email).as_deref(), Some("root@example.com"));
+        let without_password = Cli::try_parse_from(["auth-service", "--first-admin-email=root@example.com"]);
+        assert!(without_password.is_err(), "an admin email needs its password");
+    }
+}

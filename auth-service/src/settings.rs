@@ -61,7 +61,7 @@ pub struct TokenSettings {
 }
 
 /// Password hashing settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordSettings {
     /// argon2id cost.
     pub cost: HashCost,

@@ -99,6 +99,17 @@ fn auth_tls(cli: &Cli) -> anyhow::Result<Option<TlsConfig>> {
     Ok(Some(TlsConfig { ca_certificate_pem, client_identity, domain_name: cli.auth_tls_domain.clone() }))
 }
 
+/// The auth guard's settings from the AUTH_* options; the rest as [`GuardConfig::default`].
+fn guard_config(cli: &Cli) -> GuardConfig {
+    GuardConfig {
+        call_timeout: cli.auth_call_timeout,
+        cache_ttl: cli.auth_cache_ttl,
+        cache_capacity: cli.auth_cache_capacity,
+        calls_in_flight: usize::from(cli.auth_calls_in_flight),
+        ..GuardConfig::default()
+    }
+}
+
 /// Runs the service until SIGTERM or Ctrl-C.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
@@ -110,17 +121,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         write_connections: cli.database_write_connections,
         auth_client: ClientConfig { tls: auth_tls(&cli)?, ..auth_client_defaults() },
         auth_dns_refresh: cli.auth_service_dns_refresh,
+        guard: guard_config(&cli),
         auth_url: cli.auth_service_url,
-        guard: GuardConfig {
-            call_timeout: cli.auth_call_timeout,
-            cache_ttl: cli.auth_cache_ttl,
-            cache_capacity: cli.auth_cache_capacity,
-            calls_in_flight: usize::from(cli.auth_calls_in_flight),
-            ..GuardConfig::default()
-        },
         retention: cli.retention,
         purge_interval: cli.purge_interval,
         server: cli.server.to_settings(DEFAULT_METRICS_ADDR.parse()?)?,
     };
     Application::build(settings).await?.run_until(shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// The AUTH_* defaults are written in `--help` and in `GuardConfig::default()`; they must
+    /// agree, or a deployment without those variables runs a guard other than the documented one.
+    #[test]
+    fn the_guard_defaults_are_the_libraries() {
+        let cli = Cli::try_parse_from(["resource-service"]).expect("no option is required");
+        let from_cli = guard_config(&cli);
+        let library = GuardConfig::default();
+        assert_eq!(from_cli.call_timeout, library.call_timeout);
+        assert_eq!(from_cli.cache_ttl, library.cache_ttl);
+        assert_eq!(from_cli.cache_capacity, library.cache_capacity);
+        assert_eq!(from_cli.calls_in_flight, library.calls_in_flight);
+    }
+
+    #[test]
+    fn the_guard_takes_the_auth_options() {
+        let cli = Cli::try_parse_from([
+            "resource-service",
+            "--auth-call-timeout=750ms",
+            "--auth-cache-ttl=0s",
+            "--auth-cache-capacity=12",
+            "--auth-calls-in-flight=3",
+        ])
+        .expect("valid options");
+        let guard = guard_config(&cli);
+        assert_eq!(guard.call_timeout, Duration::from_millis(750));
+        assert_eq!(guard.cache_ttl, Duration::ZERO);
+        assert_eq!(guard.cache_capacity, 12);
+        assert_eq!(guard.calls_in_flight, 3);
+        assert!(Cli::try_parse_from(["resource-service", "--auth-calls-in-flight=0"]).is_err());
+    }
 }

@@ -16,7 +16,7 @@ pub struct TlsFiles {
 }
 
 /// How the server runs around its handlers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// How long in-flight calls may finish after a shutdown signal before they are dropped.
     pub shutdown_grace: Duration,
@@ -145,5 +145,33 @@ mod tests {
         assert!(!ServerSettings { batch_writes: false, ..ServerSettings::default() }.batches_writes());
         let tls = TlsFiles { certificate: "cert.pem".into(), key: "key.pem".into(), client_ca: None };
         assert!(!ServerSettings { tls: Some(tls), ..ServerSettings::default() }.batches_writes());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    /// The defaults are written in `--help` and in `ServerSettings::default()` (which tests and
+    /// embedders use); they must be the same settings.
+    #[test]
+    fn the_command_lines_defaults_are_the_default_settings() {
+        use clap::Parser;
+        let metrics_addr: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let parsed = Command::try_parse_from(["service"]).expect("no option is required");
+        let settings = parsed.server.to_settings(metrics_addr).expect("the defaults are valid");
+        assert_eq!(settings, ServerSettings { metrics_addr: Some(metrics_addr), ..ServerSettings::default() });
+    }
+
+    #[test]
+    fn an_empty_metrics_address_turns_metrics_off_and_a_bad_one_is_refused() {
+        use clap::Parser;
+        let default_addr: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let off = Command::try_parse_from(["service", "--metrics-addr="]).unwrap();
+        assert_eq!(off.server.to_settings(default_addr).unwrap().metrics_addr, None);
+        let bad = Command::try_parse_from(["service", "--metrics-addr=nowhere"]).unwrap();
+        let error = bad.server.to_settings(default_addr).unwrap_err().to_string();
+        assert!(error.contains("METRICS_ADDR \"nowhere\""), "{error}");
     }
 }

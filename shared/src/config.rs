@@ -48,3 +48,43 @@ pub fn read_secret(name: &str, value: Option<&Secret>, file: Option<&Path>) -> a
         (None, None) => anyhow::bail!("{name} is not set (nor {name}_FILE)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    }
+
+    /// `--help` documents the defaults, and tests and embedders get `PoolSettings::default()`:
+    /// one pool, whichever way it is configured.
+    #[test]
+    fn the_command_lines_pool_is_the_default_pool() {
+        let parsed = Command::try_parse_from(["service"]).expect("no option is required");
+        assert_eq!(parsed.database.pool(), PoolSettings::default());
+        let sized = Command::try_parse_from(["service", "--database-pool-size=4", "--database-connect-timeout=250ms"])
+            .expect("valid options");
+        assert_eq!(sized.database.pool(), PoolSettings { max_size: 4, connection_timeout: Duration::from_millis(250) });
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_variable_before_its_file_and_drops_the_files_newline() {
+        let dir = std::env::temp_dir().join(format!("read-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("url");
+        std::fs::write(&file, "postgres://from-file\n").unwrap();
+        let given = Secret::new("postgres://given");
+        assert_eq!(read_secret("DATABASE_URL", Some(&given), Some(&file)).unwrap().expose(), "postgres://given");
+        assert_eq!(read_secret("DATABASE_URL", None, Some(&file)).unwrap().expose(), "postgres://from-file");
+        let missing = read_secret("DATABASE_URL", None, None).unwrap_err().to_string();
+        assert_eq!(missing, "DATABASE_URL is not set (nor DATABASE_URL_FILE)");
+        let unreadable = read_secret("DATABASE_URL", None, Some(&dir.join("absent"))).unwrap_err().to_string();
+        assert!(unreadable.starts_with("reading DATABASE_URL_FILE "), "{unreadable}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -16,7 +16,7 @@ pub type DbConnection<'a> = PooledConnection<'a, AsyncPgConnection>;
 pub type PoolError = diesel_async::pooled_connection::bb8::RunError;
 
 /// How the pool is sized and how long a caller waits for a connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
     /// Most connections open at once.
     pub max_size: u32,
@@ -26,7 +26,7 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_size: 16, connection_timeout: Duration::from_secs(5) }
+        Self { max_size: 16, connection_timeout: Duration::from_secs(3) }
     }
 }
 
