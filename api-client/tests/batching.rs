@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use api_client::GuardConfig;
 use api_client::auth::v1::{Role, User};
-use support::bed::{TestBed, reason};
+use support::bed::{TestBed, bearer, reason};
 use support::within;
 use tonic::{Code, Status};
 
@@ -55,6 +55,37 @@ async fn validations_waiting_for_a_slot_go_together_in_one_call() -> anyhow::Res
     assert_eq!(stats.cache_misses, 50);
     assert_eq!(stats.batch_calls, batches.len() as u64);
     assert_eq!(stats.batched_validations, batches.iter().sum::<usize>() as u64);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batch_goes_with_the_request_id_of_one_of_its_checks() -> anyhow::Result<()> {
+    let bed = TestBed::spawn(one_slot()).await?;
+    let tokens = tokens(20);
+    accept_all(&bed, &tokens);
+    bed.double.delay(Duration::from_millis(300));
+
+    let calls = tokens.iter().enumerate().map(|(n, token)| {
+        let mut request = bearer(token);
+        request.metadata_mut().insert("x-request-id", format!("req-{n}").parse().expect("an ASCII id"));
+        let mut client = bed.client();
+        async move { client.get_me(request).await }
+    });
+    for answer in within(Duration::from_secs(10), futures::future::join_all(calls)).await? {
+        answer?;
+    }
+
+    let batch_ids = bed.double.batch_request_ids();
+    assert!(!batch_ids.is_empty(), "no batch was sent");
+    let sent: Vec<String> = (0..20).map(|n| format!("req-{n}")).collect();
+    // The calls that went alone carry their own ids; no batch may reuse one.
+    let mut seen = bed.double.request_ids();
+    for id in batch_ids {
+        let id = id.expect("every batch carries an x-request-id");
+        assert!(sent.contains(&id), "{id} is none of the requests' ids");
+        assert!(!seen.contains(&id), "{id} named two calls");
+        seen.push(id);
+    }
     Ok(())
 }
 

@@ -8,6 +8,11 @@
 //! headers, framing, a task each), which is what lets one auth service keep up with backends
 //! that serve thousands of requests in flight.
 //!
+//! A batch goes with the request id of its first check (the one that waited longest), so the
+//! auth service's log line of the call carries an id the backend's logs know; a debug line
+//! names the requests whose tokens went with it, and each refused token is logged with the id
+//! of the request that brought it.
+//!
 //! An auth service without `ValidateTokens` (an older version, during a rolling upgrade)
 //! answers UNIMPLEMENTED: the queued checks then go one call each, and batches are tried again
 //! a minute later.
@@ -23,7 +28,7 @@ use super::auth_guard::CallObserver;
 use super::caller::Caller;
 use super::errors;
 use super::stats::Counters;
-use super::validate::{failed_call, validate_token, validate_tokens};
+use super::validate::{caller_from_verdict, failed_call, validate_token, validate_tokens};
 
 /// Most tokens sent in one `ValidateTokens` call (the auth service takes up to 1,000): large
 /// enough that a batch costs little per token, small enough that its answers come back soon.
@@ -79,8 +84,9 @@ impl Batcher {
         Self { calls, slots, queue }
     }
 
-    /// Who bears `access_token`, as the auth service says. `request_id` is forwarded when the
-    /// check goes in a call of its own. Answers within the call timeout, queueing included.
+    /// Who bears `access_token`, as the auth service says. `request_id` is forwarded with the
+    /// call (or, batched, names the batch when this check is its first). Answers within the
+    /// call timeout, queueing included.
     pub(crate) async fn validate(&self, access_token: &str, request_id: Option<&str>) -> Result<Caller, Status> {
         if let Ok(_slot) = self.slots.try_acquire() {
             return self.calls.one(access_token, request_id).await;
@@ -154,8 +160,15 @@ impl Calls {
     async fn answer(&self, checks: Vec<QueuedCheck>) {
         if checks.len() > 1 && !self.batches_refused() {
             let tokens = checks.iter().map(|check| check.token.clone()).collect();
+            let batch_id = checks[0].request_id.as_deref();
+            tracing::debug!(
+                batch.request_id = batch_id,
+                request.ids = %BatchedRequestIds(&checks),
+                "{} validations sent in one ValidateTokens call",
+                checks.len()
+            );
             let started = Instant::now();
-            let outcome = validate_tokens(self.channel.clone(), tokens, self.timeout).await;
+            let outcome = validate_tokens(self.channel.clone(), tokens, batch_id, self.timeout).await;
             self.observe(started);
             match outcome {
                 Err(status) if status.code() == Code::Unimplemented => {
@@ -163,16 +176,17 @@ impl Calls {
                     *self.batches_refused_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
                         Some(Instant::now());
                 }
-                Ok(answers) => {
+                Ok(verdicts) => {
                     self.counters.batch(checks.len());
-                    for (check, answer) in checks.into_iter().zip(answers) {
+                    for (check, verdict) in checks.into_iter().zip(verdicts) {
+                        let answer = caller_from_verdict(verdict, self.timeout, check.request_id.as_deref());
                         let _ = check.answer.send(answer);
                     }
                     return;
                 }
                 Err(status) => {
                     self.counters.batch(checks.len());
-                    let failure = failed_call(&status, self.timeout, None);
+                    let failure = failed_call(&status, self.timeout, batch_id);
                     for check in checks {
                         let _ = check.answer.send(Err(errors::duplicate(&failure)));
                     }
@@ -197,5 +211,36 @@ impl Calls {
         if let Some(observer) = self.observer.get() {
             observer(started.elapsed());
         }
+    }
+}
+
+/// The request ids of a batch's checks, comma-separated (`-` for a check without one); written
+/// only when the debug line is.
+struct BatchedRequestIds<'a>(&'a [QueuedCheck]);
+
+impl std::fmt::Display for BatchedRequestIds<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, check) in self.0.iter().enumerate() {
+            let separator = if index == 0 { "" } else { "," };
+            write!(f, "{separator}{}", check.request_id.as_deref().unwrap_or("-"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(request_id: Option<&str>) -> QueuedCheck {
+        let (answer, _answered) = oneshot::channel();
+        QueuedCheck { token: "token".to_owned(), request_id: request_id.map(str::to_owned), answer }
+    }
+
+    #[test]
+    fn a_batchs_request_ids_are_listed_in_order_with_a_dash_for_a_missing_one() {
+        let checks = [check(Some("req-1")), check(None), check(Some("req-3"))];
+        assert_eq!(BatchedRequestIds(&checks).to_string(), "req-1,-,req-3");
+        assert_eq!(BatchedRequestIds(&[]).to_string(), "");
     }
 }

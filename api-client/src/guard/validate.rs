@@ -23,9 +23,7 @@ pub(crate) async fn validate_token(
 ) -> Result<Caller, Status> {
     let mut request = Request::new(ValidateTokenRequest { access_token: access_token.to_owned() });
     request.set_timeout(call_timeout);
-    if let Some(value) = request_id.and_then(request_id_metadata) {
-        request.metadata_mut().insert("x-request-id", value);
-    }
+    forward_request_id(&mut request, request_id);
 
     let mut client = AuthServiceClient::new(channel);
     let answer = match tokio::time::timeout(call_timeout, client.validate_token(request)).await {
@@ -40,18 +38,20 @@ pub(crate) async fn validate_token(
     Caller::try_from(answer)
 }
 
-/// Asks the auth service about several tokens in one `ValidateTokens` call: one answer per
-/// token, in order. `Err` when the call as a whole failed (an auth service without the RPC
-/// answers UNIMPLEMENTED, which the caller handles); otherwise each token's refusal is mapped
-/// as [`validate_token`] maps a failed call.
+/// Asks the auth service about several tokens in one `ValidateTokens` call, sent with
+/// `request_id`: one verdict per token, in order (see [`caller_from_verdict`]). `Err` when the
+/// call as a whole failed (an auth service without the RPC answers UNIMPLEMENTED, which the
+/// caller handles).
 pub(crate) async fn validate_tokens(
     channel: Channel,
     access_tokens: Vec<String>,
+    request_id: Option<&str>,
     call_timeout: Duration,
-) -> Result<Vec<Result<Caller, Status>>, Status> {
+) -> Result<Vec<TokenVerdict>, Status> {
     let asked = access_tokens.len();
     let mut request = Request::new(ValidateTokensRequest { access_tokens });
     request.set_timeout(call_timeout);
+    forward_request_id(&mut request, request_id);
     let mut client = AuthServiceClient::new(channel);
     let verdicts = match tokio::time::timeout(call_timeout, client.validate_tokens(request)).await {
         Ok(Ok(response)) => response.into_inner().verdicts,
@@ -62,18 +62,30 @@ pub(crate) async fn validate_tokens(
         let problem = format!("its ValidateTokens answer had {} verdicts for {asked} tokens", verdicts.len());
         return Err(Status::internal(problem));
     }
-    Ok(verdicts.into_iter().map(|verdict| caller_from_verdict(verdict, call_timeout)).collect())
+    Ok(verdicts)
 }
 
-/// One token's verdict as what [`validate_token`] would have returned for it.
-fn caller_from_verdict(verdict: TokenVerdict, call_timeout: Duration) -> Result<Caller, Status> {
+/// One token's verdict as what [`validate_token`] would have returned for it; a refusal is
+/// logged with `request_id`, the id of the request that brought the token.
+pub(crate) fn caller_from_verdict(
+    verdict: TokenVerdict,
+    call_timeout: Duration,
+    request_id: Option<&str>,
+) -> Result<Caller, Status> {
     match verdict.outcome {
         Some(Outcome::Caller(answer)) => Caller::try_from(answer),
         Some(Outcome::Refusal(refusal)) => {
             let status = Status::with_details(Code::from(refusal.code), refusal.message, refusal.details.into());
-            Err(failed_call(&status, call_timeout, None))
+            Err(failed_call(&status, call_timeout, request_id))
         }
         None => Err(errors::auth_unavailable("its ValidateTokens answer had a verdict without outcome")),
+    }
+}
+
+/// Sends `request_id` (when it is a valid header value) as the call's `x-request-id`.
+fn forward_request_id<T>(request: &mut Request<T>, request_id: Option<&str>) {
+    if let Some(value) = request_id.and_then(request_id_metadata) {
+        request.metadata_mut().insert("x-request-id", value);
     }
 }
 

@@ -69,6 +69,7 @@ struct DoubleState {
     delay: Mutex<Duration>,
     request_ids: Mutex<Vec<String>>,
     batch_sizes: Mutex<Vec<usize>>,
+    batch_request_ids: Mutex<Vec<Option<String>>>,
     without_batches: AtomicBool,
     refused_batches: AtomicUsize,
 }
@@ -125,6 +126,11 @@ impl AuthDouble {
         self.state.calls.load(Ordering::SeqCst)
     }
 
+    /// The `x-request-id` of each ValidateTokens call answered, in order of arrival.
+    pub fn batch_request_ids(&self) -> Vec<Option<String>> {
+        self.state.batch_request_ids.lock().expect("batch request ids").clone()
+    }
+
     pub fn request_ids(&self) -> Vec<String> {
         self.state.request_ids.lock().expect("request ids").clone()
     }
@@ -176,6 +182,8 @@ impl AuthService for AuthDouble {
             self.state.refused_batches.fetch_add(1, Ordering::SeqCst);
             return Err(Status::unimplemented("Method not found: auth.v1.AuthService/ValidateTokens"));
         }
+        let request_id = request.metadata().get("x-request-id").and_then(|id| id.to_str().ok()).map(str::to_owned);
+        self.state.batch_request_ids.lock().expect("batch request ids").push(request_id);
         let tokens = request.into_inner().access_tokens;
         self.state.batch_sizes.lock().expect("batch sizes").push(tokens.len());
         self.wait().await;
