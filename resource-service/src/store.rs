@@ -210,6 +210,9 @@ impl<Set, Filter> Query for UpdateReturning<Set, Filter> {
     type SqlType = SqlTypeOf<AsSelect<Resource, Pg>>;
 }
 
+/// Lets it run like diesel's own statements (`get_result` and the rest).
+impl<Set, Filter> diesel::query_dsl::RunQueryDslSupport for UpdateReturning<Set, Filter> {}
+
 /// Deletes for good the resources soft-deleted before `cutoff`; how many.
 pub async fn purge_deleted_before(conn: &Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(resources::table.filter(resources::deleted_at.lt(cutoff))).execute(&mut { conn }).await

@@ -18,10 +18,10 @@ fn workspace_root() -> PathBuf {
 
 /// grpcurl on PATH, or one installed from PyPI under target/tools.
 fn grpcurl() -> Result<PathBuf, Box<dyn std::error::Error + Send + Sync>> {
-    if let Ok(output) = std::process::Command::new("grpcurl").arg("-version").output() {
-        if output.status.success() {
-            return Ok(PathBuf::from("grpcurl"));
-        }
+    if let Ok(output) = std::process::Command::new("grpcurl").arg("-version").output()
+        && output.status.success()
+    {
+        return Ok(PathBuf::from("grpcurl"));
     }
     let tools = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)

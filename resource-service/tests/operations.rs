@@ -431,10 +431,10 @@ async fn overload_is_refused_at_once_with_resource_exhausted() -> TestResult {
     assert!(!shed.is_empty() && !served.is_empty(), "shed {} / served {}", shed.len(), served.len());
     assert_eq!(shed.len() + served.len(), 30, "{results:?}");
     for (result, _) in &results {
-        if let Err(status) = result {
-            if status.code() == Code::ResourceExhausted {
-                helpers::assert_error(Err::<(), _>(status.clone()), Code::ResourceExhausted, "OVERLOADED");
-            }
+        if let Err(status) = result
+            && status.code() == Code::ResourceExhausted
+        {
+            helpers::assert_error(Err::<(), _>(status.clone()), Code::ResourceExhausted, "OVERLOADED");
         }
     }
     // Shedding does not queue: a refused call comes back before the slowest served one.

@@ -47,50 +47,93 @@ pub fn build_pool(database_url: &str, settings: PoolSettings) -> DbPool {
 /// Whether a query failed because the connection to the database is gone or going (the
 /// database is unavailable) rather than because of the query itself.
 ///
-/// Besides a closed socket, that is PostgreSQL's "operator intervention" errors (SQLSTATE class
-/// 57P): the server shutting down or starting up, a terminated backend, the crash of another
-/// backend. diesel-async keeps no SQLSTATE for them (they become `Unknown`), so they are known
-/// by their messages as PostgreSQL words them in English, the usual `lc_messages` of a server.
+/// Besides a closed socket, that is PostgreSQL's "operator intervention" errors (SQLSTATE
+/// 57P01 to 57P05): the server shutting down or starting up, a terminated backend, the crash
+/// of another backend, a dropped database, an idle session timed out. Known by their code, so
+/// whatever language the server writes its messages in. (57014, a cancelled statement, is
+/// the query's own failure.)
 pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match error {
         Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
-        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
-            let message = info.message();
-            message.starts_with("terminating connection") || message.starts_with("the database system is")
-        }
+        Error::DatabaseError(_, info) => info.sqlstate().is_some_and(|code| code.as_str().starts_with("57P")),
         _ => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use diesel::result::{DatabaseErrorKind, Error};
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error, SqlState};
 
     use super::is_connection_lost;
 
-    fn database_error(kind: DatabaseErrorKind, message: &str) -> Error {
-        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    /// An error as PostgreSQL reports it: a code and a message (in any language).
+    struct Reported {
+        code: &'static str,
+        message: &'static str,
+    }
+
+    impl DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+        fn sqlstate(&self) -> Option<SqlState> {
+            self.code.parse().ok()
+        }
+    }
+
+    fn reported(kind: DatabaseErrorKind, code: &'static str, message: &'static str) -> Error {
+        Error::DatabaseError(kind, Box::new(Reported { code, message }))
     }
 
     #[test]
     fn a_closed_connection_or_a_server_going_away_is_a_lost_connection() {
-        for (kind, message) in [
-            (DatabaseErrorKind::ClosedConnection, "connection closed"),
-            (DatabaseErrorKind::UnableToSendCommand, "connection closed"),
-            (DatabaseErrorKind::Unknown, "terminating connection due to administrator command"),
-            (DatabaseErrorKind::Unknown, "terminating connection because of crash of another server process"),
-            (DatabaseErrorKind::Unknown, "the database system is shutting down"),
-            (DatabaseErrorKind::Unknown, "the database system is starting up"),
+        let closed =
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new("connection closed".to_owned()));
+        assert!(is_connection_lost(&closed));
+        let unsent = Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, Box::new("broken pipe".to_owned()));
+        assert!(is_connection_lost(&unsent));
+        for (code, message) in [
+            ("57P01", "terminating connection due to administrator command"),
+            ("57P01", "Verbindung wird abgebrochen aufgrund von Befehl des Administrators"),
+            ("57P02", "terminating connection because of crash of another server process"),
+            ("57P03", "the database system is starting up"),
+            ("57P04", "database \"app\" does not exist"),
+            ("57P05", "terminating connection due to idle-session timeout"),
         ] {
-            assert!(is_connection_lost(&database_error(kind, message)), "{message}");
+            assert!(is_connection_lost(&reported(DatabaseErrorKind::Unknown, code, message)), "{code} {message}");
         }
     }
 
     #[test]
     fn a_failing_statement_is_not_a_lost_connection() {
-        assert!(!is_connection_lost(&database_error(DatabaseErrorKind::UniqueViolation, "duplicate key value")));
-        assert!(!is_connection_lost(&database_error(DatabaseErrorKind::Unknown, "division by zero")));
+        assert!(!is_connection_lost(&reported(DatabaseErrorKind::UniqueViolation, "23505", "duplicate key value")));
+        assert!(!is_connection_lost(&reported(DatabaseErrorKind::Unknown, "22012", "division by zero")));
+        let cancelled = reported(DatabaseErrorKind::Unknown, "57014", "canceling statement due to statement timeout");
+        assert!(!is_connection_lost(&cancelled), "a cancelled statement is the query's failure");
+        let english_without_code = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("terminating connection due to administrator command".to_owned()),
+        );
+        assert!(!is_connection_lost(&english_without_code), "the code decides, not the wording");
         assert!(!is_connection_lost(&Error::NotFound));
     }
 }

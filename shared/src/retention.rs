@@ -57,7 +57,7 @@ mod tests {
         let counted = std::sync::Arc::clone(&runs);
         let task = tokio::spawn(purge_periodically("test rows", Duration::from_secs(60), move || {
             let run = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async move { if run % 2 == 0 { Err("database down") } else { Ok(run) } }
+            async move { if run.is_multiple_of(2) { Err("database down") } else { Ok(run) } }
         }));
         tokio::time::sleep(Duration::from_secs(150)).await;
         task.abort();

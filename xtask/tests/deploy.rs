@@ -335,10 +335,10 @@ impl Compose {
                     let text = scalar(&short).unwrap_or_default();
                     let text = text.split('/').next().unwrap_or_default();
                     let parts: Vec<&str> = text.rsplitn(3, ':').collect();
-                    if let [container, host, ..] = parts.as_slice() {
-                        if let (Ok(host), Ok(container)) = (host.parse(), container.parse()) {
-                            published.push((host, container));
-                        }
+                    if let [container, host, ..] = parts.as_slice()
+                        && let (Ok(host), Ok(container)) = (host.parse(), container.parse())
+                    {
+                        published.push((host, container));
                     }
                 }
             }

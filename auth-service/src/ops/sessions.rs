@@ -89,11 +89,11 @@ async fn decide_refresh(
         store::sessions::touch(conn, session.id, now, expires_at).await?;
         return Ok(Decision::Grant { refresh: successor, expires_at, session_id: session.id, user_id: user.id });
     };
-    if now - rotated_at <= state.reuse_grace {
-        if let Some((current, expires_at)) = current_token_of_chain(state, conn, presented, &session, now).await? {
-            store::sessions::touch(conn, session.id, now, session.expires_at).await?;
-            return Ok(Decision::Grant { refresh: current, expires_at, session_id: session.id, user_id: user.id });
-        }
+    if now - rotated_at <= state.reuse_grace
+        && let Some((current, expires_at)) = current_token_of_chain(state, conn, presented, &session, now).await?
+    {
+        store::sessions::touch(conn, session.id, now, session.expires_at).await?;
+        return Ok(Decision::Grant { refresh: current, expires_at, session_id: session.id, user_id: user.id });
     }
     store::sessions::revoke(conn, session.id, None).await?;
     Ok(Decision::Reused { user_id: session.user_id })
