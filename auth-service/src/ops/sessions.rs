@@ -210,9 +210,14 @@ pub async fn authenticate_many(
 }
 
 /// The verdict on a verified token from the session and user held in memory; `None` when they
-/// are not held.
+/// are not held, or when the session held has expired: a refresh through another replica may
+/// have extended it since, which is not announced (migration
+/// `announce_only_shortened_session_expiry`), so the database decides.
 fn judge_from_memory(state: &AppState, verified: &VerifiedAccessToken) -> Option<Result<Caller, AuthError>> {
     let (session, user) = state.live_sessions.get(verified.session_id, verified.user_id)?;
+    if session.expires_at <= Utc::now() {
+        return None;
+    }
     Some(judge(&session, user, verified))
 }
 

@@ -8,7 +8,7 @@ use api_client::auth::v1 as pb;
 use shared::pool::PoolSettings;
 use tonic::Code;
 
-use crate::helpers::{TestApp, TestResult, assert_error, spawn_app, spawn_app_on, spawn_app_with};
+use crate::helpers::{TestApp, TestResult, assert_error, id, listen, spawn_app, spawn_app_on, spawn_app_with};
 
 /// How long a change may take to reach another replica in these tests (it takes milliseconds).
 const PROPAGATION: Duration = Duration::from_secs(5);
@@ -122,5 +122,60 @@ async fn after_losing_its_listener_a_replica_misses_no_change_and_listens_again(
         assert!(Instant::now() < deadline, "the reactivation was not seen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_session_expiry_is_not_announced_an_earlier_one_is() -> TestResult {
+    let app = spawn_app().await;
+    let (refreshed, extended, shortened) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    let mut announcements = listen(&app.database_url, "auth_changes").await?;
+
+    // A refresh slides its session's expiry later, as does this update by hand; neither is
+    // announced. Bringing an expiry earlier is.
+    app.refresh(&refreshed.tokens.refresh_token).await?;
+    let later = "UPDATE sessions SET expires_at = expires_at + interval '1 day' WHERE user_id = {}";
+    app.run_sql(&later.replace("{}", &extended.user.id.to_string())).await?;
+    let earlier = "UPDATE sessions SET expires_at = now() + interval '1 minute' WHERE user_id = {}";
+    app.run_sql(&earlier.replace("{}", &shortened.user.id.to_string())).await?;
+
+    let first = tokio::time::timeout(PROPAGATION, announcements.payloads.recv()).await?;
+    assert_eq!(first, Some(shortened.user.id.to_string()), "only the earlier expiry is announced");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_extended_elsewhere_is_read_again_once_its_held_expiry_passes() -> TestResult {
+    let (first, second) = two_replicas().await;
+    let user = first.new_user().await;
+    let token = &user.tokens.access_token;
+    let ends_soon =
+        format!("UPDATE sessions SET expires_at = now() + interval '2 seconds' WHERE user_id = {}", user.user.id);
+    first.run_sql(&ends_soon).await?;
+    // The second replica reads the session as it now is, and holds it.
+    let deadline = Instant::now() + PROPAGATION;
+    let session_id = loop {
+        let session_id = id(second.validate(token).await?.session_id);
+        let held = second.state.live_sessions.get(session_id, id(user.user.id));
+        if held.is_some_and(|(session, _)| session.expires_at <= chrono::Utc::now() + chrono::TimeDelta::seconds(2)) {
+            break session_id;
+        }
+        assert!(Instant::now() < deadline, "the second replica never held the shortened session");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // Extended through the first replica's database, unannounced; the held copy expires.
+    let extended =
+        format!("UPDATE sessions SET expires_at = now() + interval '1 hour' WHERE user_id = {}", user.user.id);
+    first.run_sql(&extended).await?;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (held, _) =
+        second.state.live_sessions.get(session_id, id(user.user.id)).expect("still held: nothing was announced");
+    assert!(held.expires_at <= chrono::Utc::now(), "the held copy has expired");
+
+    let answer = second.validate(token).await?;
+    assert_eq!(answer.user_id, user.user.id, "the database, not the expired copy, decides");
+    let (reread, _) = second.state.live_sessions.get(session_id, id(user.user.id)).expect("held again");
+    assert!(reread.expires_at > chrono::Utc::now() + chrono::TimeDelta::minutes(59), "the extension is held now");
     Ok(())
 }
