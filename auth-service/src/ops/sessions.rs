@@ -215,10 +215,11 @@ pub async fn authenticate_many(
 /// `announce_only_shortened_session_expiry`), so the database decides.
 fn judge_from_memory(state: &AppState, verified: &VerifiedAccessToken) -> Option<Result<Caller, AuthError>> {
     let (session, user) = state.live_sessions.get(verified.session_id, verified.user_id)?;
-    if session.expires_at <= Utc::now() {
+    let now = Utc::now();
+    if session.expires_at <= now {
         return None;
     }
-    Some(judge(&session, user, verified))
+    Some(judge(&session, user, verified, now))
 }
 
 /// The verdict on a verified token from the database (one indexed query), remembering what it
@@ -232,12 +233,17 @@ async fn judge_from_database(state: &AppState, verified: &VerifiedAccessToken) -
         return Err(AuthError::SessionRevoked);
     };
     live.remember(ticket, &session, &user);
-    judge(&session, user, verified)
+    judge(&session, user, verified, Utc::now())
 }
 
-/// The caller, if the session is live and the user active.
-fn judge(session: &Session, user: User, verified: &VerifiedAccessToken) -> Result<Caller, AuthError> {
-    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+/// The caller, if the session is live at `now` and the user active.
+fn judge(
+    session: &Session,
+    user: User,
+    verified: &VerifiedAccessToken,
+    now: DateTime<Utc>,
+) -> Result<Caller, AuthError> {
+    if session.revoked_at.is_some() || session.expires_at <= now {
         return Err(AuthError::SessionRevoked);
     }
     if !user.is_active() {

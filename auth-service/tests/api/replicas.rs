@@ -134,10 +134,12 @@ async fn a_later_session_expiry_is_not_announced_an_earlier_one_is() -> TestResu
     // A refresh slides its session's expiry later, as does this update by hand; neither is
     // announced. Bringing an expiry earlier is.
     app.refresh(&refreshed.tokens.refresh_token).await?;
-    let later = "UPDATE sessions SET expires_at = expires_at + interval '1 day' WHERE user_id = {}";
-    app.run_sql(&later.replace("{}", &extended.user.id.to_string())).await?;
-    let earlier = "UPDATE sessions SET expires_at = now() + interval '1 minute' WHERE user_id = {}";
-    app.run_sql(&earlier.replace("{}", &shortened.user.id.to_string())).await?;
+    let later =
+        format!("UPDATE sessions SET expires_at = expires_at + interval '1 day' WHERE user_id = {}", extended.user.id);
+    app.run_sql(&later).await?;
+    let earlier =
+        format!("UPDATE sessions SET expires_at = now() + interval '1 minute' WHERE user_id = {}", shortened.user.id);
+    app.run_sql(&earlier).await?;
 
     let first = tokio::time::timeout(PROPAGATION, announcements.payloads.recv()).await?;
     assert_eq!(first, Some(shortened.user.id.to_string()), "only the earlier expiry is announced");
