@@ -1,6 +1,7 @@
 //! The data set: 1,000 users (one real argon2id hash, computed once and shared, so the fill
-//! takes a second and every login costs a real verify), one live session each, and 100,000
-//! resources spread evenly over them (5 % soft-deleted). Then real logins for tokens.
+//! takes a second and every login costs a real verify), one live session each with the chain
+//! of refresh tokens its rotations left, and 100,000 resources spread evenly over them (5 %
+//! soft-deleted). Then real logins for tokens.
 //!
 //! Resource `n` (ids 1..=100000) belongs to user `1 + (n - 1) % 1000`, which pgbench's scripts
 //! rely on to pick a matching (id, owner) pair; [`load`] checks that this holds.
@@ -26,6 +27,11 @@ use tonic::transport::Channel;
 pub const USERS: i64 = 1_000;
 /// Resources in the data set.
 pub const RESOURCES: i64 = 100_000;
+/// Refresh tokens of each filled session: its current one and those it was rotated from
+/// (kept until the session ends). Without them `refresh_tokens` would be analysed empty, and a
+/// connection's cached plan for the token lookup would stay a sequential scan while Refresh
+/// grows the table, which no deployment in use sees.
+const TOKENS_PER_SESSION: i64 = 20;
 /// The password of every user.
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Access tokens are refreshed once older than this (they live 15 minutes).
@@ -84,7 +90,8 @@ struct Id {
     id: i32,
 }
 
-/// Fills users, sessions and resources in one transaction each, then VACUUM ANALYZE.
+/// Fills users, sessions, refresh tokens and resources in one transaction each, then VACUUM
+/// ANALYZE.
 pub async fn load(url: &str, phc: &str) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url).await?;
     diesel::sql_query(
@@ -105,6 +112,19 @@ pub async fn load(url: &str, phc: &str) -> anyhow::Result<()> {
     .execute(&mut conn)
     .await
     .context("filling sessions")?;
+    // An hour between rotations; the last token is the current one.
+    diesel::sql_query(
+        "INSERT INTO refresh_tokens (user_id, session_id, token, expires_at, created_at, rotated_at) \
+         SELECT s.user_id, s.id, encode(sha256(convert_to('bench-fill ' || s.id || ' ' || k, 'UTF8')), 'hex'), \
+                s.expires_at - make_interval(hours => ($1 - k)::integer), \
+                now() - make_interval(hours => ($1 - k)::integer), \
+                CASE WHEN k < $1 THEN now() - make_interval(hours => ($1 - k - 1)::integer) END \
+         FROM sessions AS s CROSS JOIN generate_series(1, $1) AS k ORDER BY s.id, k",
+    )
+    .bind::<BigInt, _>(TOKENS_PER_SESSION)
+    .execute(&mut conn)
+    .await
+    .context("filling refresh tokens")?;
     // 120 to 350 bytes of content, creation times one second apart, every user's every 20th
     // resource soft-deleted (5 of each user's 100).
     diesel::sql_query(
