@@ -3,6 +3,7 @@
 //! plumbing of a service binary (secrets, logging, shutdown, field violations). No gRPC here, so
 //! a migration job or a tool can use it alone.
 
+pub mod cached_update;
 pub mod config;
 pub mod migrate;
 pub mod models;

@@ -5,6 +5,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
+use shared::cached_update;
 use shared::models::{NewRefreshToken, NewSession, RefreshToken, Session, User};
 use shared::schema::{refresh_tokens, sessions, users};
 
@@ -42,7 +43,8 @@ pub async fn lock(conn: &mut Conn, session_id: i32) -> QueryResult<Option<Sessio
 
 /// Marks a token as exchanged for its successor.
 pub async fn mark_rotated(conn: &mut Conn, token_id: i32, at: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(refresh_tokens::table.find(token_id)).set(refresh_tokens::rotated_at.eq(at)).execute(conn).await
+    let rotated = refresh_tokens::rotated_at.eq(at);
+    cached_update::update(refresh_tokens::table, rotated, refresh_tokens::id.eq(token_id)).execute(conn).await
 }
 
 /// Records a use of the session and its new expiry.
@@ -52,10 +54,8 @@ pub async fn touch(
     used_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    diesel::update(sessions::table.find(session_id))
-        .set((sessions::last_used_at.eq(used_at), sessions::expires_at.eq(expires_at)))
-        .execute(conn)
-        .await
+    let used = (sessions::last_used_at.eq(used_at), sessions::expires_at.eq(expires_at));
+    cached_update::update(sessions::table, used, sessions::id.eq(session_id)).execute(conn).await
 }
 
 /// Ends one session if it is live and (when given) belongs to `user_id`; whether it was live.

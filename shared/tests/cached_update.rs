@@ -1,0 +1,55 @@
+//! An update built by `shared::cached_update` is prepared once per connection and shape, where
+//! diesel's own UPDATE is parsed and planned on every call (real PostgreSQL).
+
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shared::cached_update;
+use shared::schema::users;
+
+/// The SQL of every statement the connection puts into its cache.
+fn record_cached(conn: &mut AsyncPgConnection) -> Arc<Mutex<Vec<String>>> {
+    let cached = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&cached);
+    let instrumentation: Box<dyn Instrumentation> = Box::new(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+            sink.lock().expect("not poisoned").push(sql.to_owned());
+        }
+    });
+    conn.set_instrumentation(instrumentation);
+    cached
+}
+
+#[tokio::test]
+async fn a_cached_update_is_prepared_once_and_diesels_own_never() -> anyhow::Result<()> {
+    let db = devkit::test_database().await?;
+    let mut conn = AsyncPgConnection::establish(&db.url).await?;
+    let id: i32 = diesel::insert_into(users::table)
+        .values((users::email.eq("cached@example.com"), users::hashed_password.eq("x"), users::name.eq("C")))
+        .returning(users::id)
+        .get_result(&mut conn)
+        .await?;
+    let cached = record_cached(&mut conn);
+
+    for name in ["first", "second", "third"] {
+        let changed =
+            cached_update::update(users::table, users::name.eq(name), users::id.eq(id)).execute(&mut conn).await?;
+        assert_eq!(changed, 1);
+    }
+    let name: String = users::table.find(id).select(users::name).get_result(&mut conn).await?;
+    assert_eq!(name, "third");
+    let updates = |cached: &[String]| cached.iter().filter(|sql| sql.starts_with("UPDATE")).count();
+    assert_eq!(updates(&cached.lock().expect("not poisoned")), 1, "one shape, prepared once");
+
+    for name in ["fourth", "fifth"] {
+        diesel::update(users::table.find(id)).set(users::name.eq(name)).execute(&mut conn).await?;
+    }
+    assert_eq!(updates(&cached.lock().expect("not poisoned")), 1, "diesel's own UPDATE is never cached");
+
+    let missing =
+        cached_update::update(users::table, users::name.eq("nobody"), users::id.eq(-1)).execute(&mut conn).await?;
+    assert_eq!(missing, 0, "no row matched");
+    Ok(())
+}
