@@ -11,15 +11,32 @@ use shared::schema::{refresh_tokens, sessions, users};
 
 use super::Conn;
 
+// The inserts list their columns rather than `values(struct)`: diesel writes every field of
+// an `Insertable` struct as a value that may be `DEFAULT`, and never caches such a statement
+// (a parse and a plan per login and per refresh). Binding `None` to `user_agent` or
+// `ip_address` stores the same NULL their default would.
+
 /// Inserts a session.
 pub async fn insert(conn: &mut Conn, new_session: &NewSession<'_>) -> QueryResult<Session> {
-    diesel::insert_into(sessions::table).values(new_session).returning(Session::as_returning()).get_result(conn).await
+    let values = (
+        sessions::user_id.eq(new_session.user_id),
+        sessions::user_agent.eq(new_session.user_agent),
+        sessions::ip_address.eq(new_session.ip_address),
+        sessions::expires_at.eq(new_session.expires_at),
+    );
+    diesel::insert_into(sessions::table).values(values).returning(Session::as_returning()).get_result(conn).await
 }
 
 /// Inserts a refresh token (by digest).
 pub async fn insert_token(conn: &mut Conn, token: &NewRefreshToken<'_>) -> QueryResult<RefreshToken> {
+    let values = (
+        refresh_tokens::user_id.eq(token.user_id),
+        refresh_tokens::session_id.eq(token.session_id),
+        refresh_tokens::token.eq(token.token),
+        refresh_tokens::expires_at.eq(token.expires_at),
+    );
     diesel::insert_into(refresh_tokens::table)
-        .values(token)
+        .values(values)
         .returning(RefreshToken::as_returning())
         .get_result(conn)
         .await
@@ -150,4 +167,60 @@ impl Ended {
 /// Deletes at most `batch` rows of `what` that ended before `cutoff`; how many.
 pub async fn delete_ended(conn: &mut Conn, what: Ended, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
     diesel::sql_query(what.sql()).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use chrono::TimeDelta;
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_async::AsyncConnection;
+    use shared::models::NewUser;
+
+    use super::*;
+    use crate::store::users;
+
+    /// A login's and a refresh's statements, as `ops::sessions` runs them.
+    async fn login_then_refresh(conn: &mut Conn, user_id: i32, digest: &str) -> QueryResult<()> {
+        let expires_at = Utc::now() + TimeDelta::days(30);
+        let new_session = NewSession { user_id, user_agent: Some("tests"), ip_address: None, expires_at };
+        let session = insert(conn, &new_session).await?;
+        let first = NewRefreshToken { user_id, session_id: session.id, token: &format!("{digest}-1"), expires_at };
+        let token = insert_token(conn, &first).await?;
+        find_token(conn, &token.token).await?;
+        lock(conn, session.id).await?;
+        users::find(conn, user_id).await?;
+        mark_rotated(conn, token.id, Utc::now()).await?;
+        let next = NewRefreshToken { token: &format!("{digest}-2"), ..first };
+        insert_token(conn, &next).await?;
+        touch(conn, session.id, Utc::now(), expires_at).await?;
+        with_user(conn, session.id, user_id).await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_login_and_a_refresh_are_prepared_once_per_connection() -> anyhow::Result<()> {
+        let db = devkit::test_database().await?;
+        let mut conn = Conn::establish(&db.url).await?;
+        let new_user = NewUser { email: "cache@example.com", hashed_password: "x", name: "C", role: "user" };
+        let user = users::insert(&mut conn, &new_user).await?;
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&cached);
+        let instrumentation: Box<dyn Instrumentation> = Box::new(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                sink.lock().expect("not poisoned").push(sql.to_owned());
+            }
+        });
+        conn.set_instrumentation(instrumentation);
+
+        login_then_refresh(&mut conn, user.id, "first").await?;
+        let first_round = cached.lock().expect("not poisoned").clone();
+        // Two inserts, four reads, two updates: each statement once.
+        assert_eq!(first_round.len(), 8, "{first_round:#?}");
+        login_then_refresh(&mut conn, user.id, "second").await?;
+        let all = cached.lock().expect("not poisoned").clone();
+        assert_eq!(all.len(), first_round.len(), "the second round prepares nothing: {all:#?}");
+        Ok(())
+    }
 }
