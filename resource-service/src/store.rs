@@ -6,7 +6,7 @@
 //! trip (a test checks it). The reads are one statically typed query per shape (with or without
 //! an owner, a cursor, deleted rows) rather than boxed, so the cache finds them by type instead
 //! of hashing their SQL text; the insert and the updates are written so that diesel caches them
-//! at all (see [`insert`] and `UpdateReturning`).
+//! at all (see [`insert`] and `update_returning`).
 //!
 //! Each function takes the connection by shared reference and runs its statement through
 //! `&mut &AsyncPgConnection` (written `&mut { conn }`): that is how diesel-async pipelines the
@@ -14,13 +14,13 @@
 //! connections of `shared::pipelined` as well as on a pooled one.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{AsSelect, SqlTypeOf};
 use diesel::expression::AppearsOnTable;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::QueryFragment;
 use diesel::sql_types::Bool;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use shared::cached_update;
 use shared::models::{NewResource, Resource};
 use shared::schema::resources;
 
@@ -162,56 +162,17 @@ pub async fn set_deleted(conn: &Conn, id: i32, owner: Option<i32>, deleted: bool
 }
 
 /// `UPDATE resources SET set WHERE filter RETURNING` the row; `None` when no row matched.
+/// Through `shared::cached_update`: diesel never caches its own UPDATE, and ours have at
+/// most a dozen shapes, cached by their SQL text.
 async fn update_returning<Set, Filter>(conn: &Conn, set: Set, filter: Filter) -> QueryResult<Option<Resource>>
 where
     Set: AsChangeset<Target = resources::table>,
     Set::Changeset: QueryFragment<Pg> + Send,
     Filter: Expression<SqlType = Bool> + AppearsOnTable<resources::table> + QueryFragment<Pg> + Send,
 {
-    let statement = UpdateReturning { set: set.as_changeset(), filter, returning: Resource::as_select() };
+    let statement = cached_update::update(resources::table, set, filter).returning(Resource::as_select());
     statement.get_result(&mut { conn }).await.optional()
 }
-
-/// `UPDATE "resources" SET … WHERE … RETURNING <the columns of Resource>`, built from diesel's
-/// typed pieces but, unlike diesel's own UPDATE, kept in the connection's prepared-statement
-/// cache. Diesel never caches an UPDATE (a changeset of optional fields has too many shapes to
-/// be worth it in general), so every update would be parsed and planned anew, in an extra round
-/// trip; ours have at most a dozen shapes, cached by their SQL text.
-struct UpdateReturning<Set, Filter> {
-    set: Set,
-    filter: Filter,
-    returning: AsSelect<Resource, Pg>,
-}
-
-impl<Set, Filter> QueryFragment<Pg> for UpdateReturning<Set, Filter>
-where
-    Set: QueryFragment<Pg>,
-    Filter: QueryFragment<Pg>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("UPDATE ");
-        QueryFragment::<Pg>::walk_ast(&resources::table, out.reborrow())?;
-        out.push_sql(" SET ");
-        self.set.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        self.filter.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING ");
-        self.returning.walk_ast(out.reborrow())
-    }
-}
-
-/// No static id: the SQL depends on which changes are set, so the cache keys it by its text.
-impl<Set, Filter> QueryId for UpdateReturning<Set, Filter> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Set, Filter> Query for UpdateReturning<Set, Filter> {
-    type SqlType = SqlTypeOf<AsSelect<Resource, Pg>>;
-}
-
-/// Lets it run like diesel's own statements (`get_result` and the rest).
-impl<Set, Filter> diesel::query_dsl::RunQueryDslSupport for UpdateReturning<Set, Filter> {}
 
 /// Deletes for good the resources soft-deleted before `cutoff`; how many.
 pub async fn purge_deleted_before(conn: &Conn, cutoff: DateTime<Utc>) -> QueryResult<usize> {

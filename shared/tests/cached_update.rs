@@ -53,3 +53,35 @@ async fn a_cached_update_is_prepared_once_and_diesels_own_never() -> anyhow::Res
     assert_eq!(missing, 0, "no row matched");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cached_update_returns_the_changed_row_and_is_prepared_once() -> anyhow::Result<()> {
+    let db = devkit::test_database().await?;
+    let mut conn = AsyncPgConnection::establish(&db.url).await?;
+    let id: i32 = diesel::insert_into(users::table)
+        .values((users::email.eq("returning@example.com"), users::hashed_password.eq("x"), users::name.eq("R")))
+        .returning(users::id)
+        .get_result(&mut conn)
+        .await?;
+    let cached = record_cached(&mut conn);
+
+    for name in ["first", "second"] {
+        let (returned_id, returned_name): (i32, String) =
+            cached_update::update(users::table, users::name.eq(name), users::id.eq(id))
+                .returning((users::id, users::name))
+                .get_result(&mut conn)
+                .await?;
+        assert_eq!((returned_id, returned_name.as_str()), (id, name));
+    }
+    let statements = cached.lock().expect("not poisoned").clone();
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    assert!(statements[0].ends_with(r#" RETURNING "users"."id", "users"."name""#), "{}", statements[0]);
+
+    let nobody = cached_update::update(users::table, users::name.eq("nobody"), users::id.eq(-1))
+        .returning(users::id)
+        .get_result::<i32>(&mut conn)
+        .await
+        .optional()?;
+    assert_eq!(nobody, None, "no row matched, none returned");
+    Ok(())
+}
