@@ -19,16 +19,16 @@ const BATCH: usize = 1000;
 /// Deletes what ended more than `retention` ago; how many sessions and refresh tokens.
 pub async fn purge_once(state: &AppState, retention: Duration) -> Result<usize, AuthError> {
     let Some(cutoff) = retention::cutoff(retention) else { return Ok(0) };
-    let mut conn = state.pool.get().await?;
+    let conn = state.pool.get().await?;
     let batch = i64::try_from(BATCH).unwrap_or(i64::MAX);
     let mut purged = 0;
     loop {
-        let tokens_of_ended = delete_ended(&mut conn, Ended::TokensOfEndedSessions, cutoff, batch).await?;
+        let tokens_of_ended = delete_ended(&conn, Ended::TokensOfEndedSessions, cutoff, batch).await?;
         // A session goes once its tokens have, so that no statement cascades to the thousands a
         // long-lived session collects.
         let sessions =
-            if tokens_of_ended < BATCH { delete_ended(&mut conn, Ended::Sessions, cutoff, batch).await? } else { 0 };
-        let expired_tokens = delete_ended(&mut conn, Ended::ExpiredTokens, cutoff, batch).await?;
+            if tokens_of_ended < BATCH { delete_ended(&conn, Ended::Sessions, cutoff, batch).await? } else { 0 };
+        let expired_tokens = delete_ended(&conn, Ended::ExpiredTokens, cutoff, batch).await?;
         purged += tokens_of_ended + sessions + expired_tokens;
         if tokens_of_ended < BATCH && sessions < BATCH && expired_tokens < BATCH {
             return Ok(purged);

@@ -45,8 +45,8 @@ async fn create_user(
 ) -> Result<User, AuthError> {
     let hash = state.passwords.hash(password).await?;
     let new_user = NewUser { email: email.as_str(), hashed_password: &hash, name: name.as_str(), role: role.as_str() };
-    let mut conn = state.pool.get().await?;
-    match store::users::insert(&mut conn, &new_user).await {
+    let conn = state.pool.get().await?;
+    match store::users::insert(&conn, &new_user).await {
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(AuthError::EmailTaken),
         other => Ok(other?),
     }
@@ -75,7 +75,7 @@ pub async fn login(
     let Some(password) = password else { unreachable!("finish() returned Ok") };
 
     let user = match Email::parse(email) {
-        Ok(email) => store::users::find_by_email(&mut *state.pool.get().await?, email.as_str()).await?,
+        Ok(email) => store::users::find_by_email(&*state.pool.get().await?, email.as_str()).await?,
         Err(_) => None,
     };
     // The pool connection is released before hashing: a slow hash must not hold one.
@@ -88,7 +88,7 @@ pub async fn login(
     }
     if needs_rehash {
         let hash = state.passwords.hash(&password).await?;
-        store::users::set_password_hash(&mut *state.pool.get().await?, user.id, &hash).await?;
+        store::users::set_password_hash(&*state.pool.get().await?, user.id, &hash).await?;
         state.live_sessions.forget_user(user.id);
         tracing::info!(user.id = user.id, "password rehashed with the configured argon2 parameters");
     }
@@ -134,7 +134,7 @@ fn truncate(text: &str, max_chars: usize) -> &str {
 pub async fn update_name(state: &AppState, caller: &Caller, name: &str) -> Result<User, AuthError> {
     let name = DisplayName::parse(name).map_err(|description| AuthError::invalid("name", description))?;
     let changes = UserChanges { name: Some(name.as_str().to_owned()), ..UserChanges::default() };
-    let updated = store::users::update(&mut *state.pool.get().await?, caller.user.id, &changes).await?;
+    let updated = store::users::update(&*state.pool.get().await?, caller.user.id, &changes).await?;
     state.live_sessions.forget_user(caller.user.id);
     updated.ok_or(AuthError::SessionRevoked)
 }
@@ -151,7 +151,7 @@ pub async fn change_password(state: &AppState, caller: &Caller, current: &str, n
     // The hash is read afresh: the caller's row may come from memory, and the password is what
     // must not be checked against a stale value.
     let stored =
-        store::users::find(&mut *state.pool.get().await?, caller.user.id).await?.ok_or(AuthError::SessionRevoked)?;
+        store::users::find(&*state.pool.get().await?, caller.user.id).await?.ok_or(AuthError::SessionRevoked)?;
     let verification = state.passwords.verify(&current, Some(&stored.hashed_password)).await?;
     if verification == Verification::Mismatch {
         return Err(AuthError::InvalidCredentials);
@@ -179,11 +179,11 @@ pub async fn ensure_admin(state: &AppState, account: &AdminAccount) -> Result<(U
     violations.finish()?;
     let (Some(email), Some(name)) = (email, name) else { unreachable!("finish() returned Ok") };
 
-    let existing = store::users::find_by_email(&mut *state.pool.get().await?, email.as_str()).await?;
+    let existing = store::users::find_by_email(&*state.pool.get().await?, email.as_str()).await?;
     let promote =
         UserChanges { role: Some(Role::Admin.as_str().to_owned()), is_active: Some(true), ..UserChanges::default() };
     if let Some(user) = existing {
-        let updated = store::users::update(&mut *state.pool.get().await?, user.id, &promote).await?;
+        let updated = store::users::update(&*state.pool.get().await?, user.id, &promote).await?;
         state.live_sessions.forget_user(user.id);
         return Ok((updated.ok_or(AuthError::UserNotFound(user.id))?, false));
     }
@@ -192,12 +192,12 @@ pub async fn ensure_admin(state: &AppState, account: &AdminAccount) -> Result<(U
     match create_user(state, &email, &password, &name, Role::Admin).await {
         Ok(user) => {
             let verified = UserChanges { is_verified: Some(true), ..UserChanges::default() };
-            let user = store::users::update(&mut *state.pool.get().await?, user.id, &verified).await?.unwrap_or(user);
+            let user = store::users::update(&*state.pool.get().await?, user.id, &verified).await?.unwrap_or(user);
             Ok((user, true))
         }
         // Another replica created it at the same moment: the goal is met.
         Err(AuthError::EmailTaken) => {
-            let user = store::users::find_by_email(&mut *state.pool.get().await?, email.as_str()).await?;
+            let user = store::users::find_by_email(&*state.pool.get().await?, email.as_str()).await?;
             user.map(|user| (user, false)).ok_or(AuthError::EmailTaken)
         }
         Err(other) => Err(other),

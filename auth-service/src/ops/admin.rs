@@ -10,13 +10,13 @@ use crate::store::{self, users::UserChanges, users::UserFilter};
 
 /// Lists users matching `filter`, one page at a time.
 pub async fn list_users(state: &AppState, filter: &UserFilter, page: &PageRequest) -> Result<Page<User>, AuthError> {
-    let rows = store::users::list(&mut *state.pool.get().await?, filter, page.after, page.fetch_limit()).await?;
+    let rows = store::users::list(&*state.pool.get().await?, filter, page.after, page.fetch_limit()).await?;
     Ok(page.finish(rows, |user| i64::from(user.id)))
 }
 
 /// One user.
 pub async fn get_user(state: &AppState, user_id: i32) -> Result<User, AuthError> {
-    store::users::find(&mut *state.pool.get().await?, user_id).await?.ok_or(AuthError::UserNotFound(user_id))
+    store::users::find(&*state.pool.get().await?, user_id).await?.ok_or(AuthError::UserNotFound(user_id))
 }
 
 /// Changes a user. Admins cannot demote or deactivate themselves (that could leave no admin).
@@ -34,7 +34,7 @@ pub async fn update_user(
             return Err(AuthError::CannotChangeSelf("deactivate"));
         }
     }
-    let updated = store::users::update(&mut *state.pool.get().await?, user_id, changes).await?;
+    let updated = store::users::update(&*state.pool.get().await?, user_id, changes).await?;
     state.live_sessions.forget_user(user_id);
     updated.ok_or(AuthError::UserNotFound(user_id))
 }
@@ -44,23 +44,23 @@ pub async fn delete_user(state: &AppState, caller: &Caller, user_id: i32) -> Res
     if user_id == caller.user.id {
         return Err(AuthError::CannotChangeSelf("delete"));
     }
-    let deleted = store::users::delete(&mut *state.pool.get().await?, user_id).await?;
+    let deleted = store::users::delete(&*state.pool.get().await?, user_id).await?;
     state.live_sessions.forget_user(user_id);
     if deleted { Ok(()) } else { Err(AuthError::UserNotFound(user_id)) }
 }
 
 /// A user's live sessions.
 pub async fn list_user_sessions(state: &AppState, user_id: i32) -> Result<Vec<Session>, AuthError> {
-    let mut conn = state.pool.get().await?;
-    store::users::find(&mut conn, user_id).await?.ok_or(AuthError::UserNotFound(user_id))?;
-    Ok(store::sessions::live_for_user(&mut conn, user_id).await?)
+    let conn = state.pool.get().await?;
+    store::users::find(&conn, user_id).await?.ok_or(AuthError::UserNotFound(user_id))?;
+    Ok(store::sessions::live_for_user(&conn, user_id).await?)
 }
 
 /// Ends every session of a user; how many were ended.
 pub async fn revoke_user_sessions(state: &AppState, user_id: i32) -> Result<usize, AuthError> {
-    let mut conn = state.pool.get().await?;
-    store::users::find(&mut conn, user_id).await?.ok_or(AuthError::UserNotFound(user_id))?;
-    let revoked = store::sessions::revoke_all(&mut conn, user_id, None).await?;
+    let conn = state.pool.get().await?;
+    store::users::find(&conn, user_id).await?.ok_or(AuthError::UserNotFound(user_id))?;
+    let revoked = store::sessions::revoke_all(&conn, user_id, None).await?;
     state.live_sessions.forget_user(user_id);
     Ok(revoked)
 }

@@ -57,20 +57,24 @@ async fn decide_refresh(
     conn: &mut Conn,
     presented: &RefreshTokenValue,
 ) -> Result<Decision, AuthError> {
-    let Some(found) = store::sessions::find_token(conn, &presented.digest()).await? else {
+    let digest = presented.digest();
+    let Some(found) = store::sessions::find_token(conn, &digest).await? else {
         return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
     };
     let Some(session) = store::sessions::lock(conn, found.session_id).await? else {
         return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
     };
-    // Read again under the lock: a concurrent refresh may have rotated it meanwhile.
-    let Some(token) = store::sessions::find_token(conn, &presented.digest()).await? else {
+    // Read again under the lock: a concurrent refresh may have rotated it meanwhile. The
+    // token and the user are read in one round trip (pipelined).
+    let (token, user) =
+        futures::try_join!(store::sessions::find_token(conn, &digest), store::users::find(conn, session.user_id))?;
+    let Some(token) = token else {
         return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
     };
     if session.revoked_at.is_some() {
         return Ok(Decision::Refuse(AuthError::SessionRevoked));
     }
-    let Some(user) = store::users::find(conn, session.user_id).await? else {
+    let Some(user) = user else {
         return Ok(Decision::Refuse(AuthError::SessionRevoked));
     };
     if !user.is_active() {
@@ -83,10 +87,13 @@ async fn decide_refresh(
         }
         let successor = state.refresh_tokens.successor(presented);
         let expires_at = now + state.refresh_token_lifetime;
-        store::sessions::mark_rotated(conn, token.id, now).await?;
         let row = NewRefreshToken { user_id: user.id, session_id: session.id, token: &successor.digest(), expires_at };
-        store::sessions::insert_token(conn, &row).await?;
-        store::sessions::touch(conn, session.id, now, expires_at).await?;
+        // Three independent writes under the lock, pipelined: one round trip.
+        futures::try_join!(
+            store::sessions::mark_rotated(conn, token.id, now),
+            store::sessions::insert_token(conn, &row),
+            store::sessions::touch(conn, session.id, now, expires_at)
+        )?;
         return Ok(Decision::Grant { refresh: successor, expires_at, session_id: session.id, user_id: user.id });
     };
     if now - rotated_at <= state.reuse_grace
@@ -146,9 +153,9 @@ pub async fn logout(state: &AppState, raw_token: &str) -> Result<(), AuthError> 
     let Some(presented) = RefreshTokenValue::parse(raw_token) else {
         return Ok(());
     };
-    let mut conn = state.pool.get().await?;
-    if let Some(token) = store::sessions::find_token(&mut conn, &presented.digest()).await? {
-        store::sessions::revoke(&mut conn, token.session_id, None).await?;
+    let conn = state.pool.get().await?;
+    if let Some(token) = store::sessions::find_token(&conn, &presented.digest()).await? {
+        store::sessions::revoke(&conn, token.session_id, None).await?;
         state.live_sessions.forget_user(token.user_id);
     }
     Ok(())
@@ -227,9 +234,8 @@ fn judge_from_memory(state: &AppState, verified: &VerifiedAccessToken) -> Option
 async fn judge_from_database(state: &AppState, verified: &VerifiedAccessToken) -> Result<Caller, AuthError> {
     let live = &state.live_sessions;
     let ticket = live.ticket();
-    let mut conn = state.pool.get().await?;
-    let Some((session, user)) = store::sessions::with_user(&mut conn, verified.session_id, verified.user_id).await?
-    else {
+    let conn = state.pool.get().await?;
+    let Some((session, user)) = store::sessions::with_user(&conn, verified.session_id, verified.user_id).await? else {
         return Err(AuthError::SessionRevoked);
     };
     live.remember(ticket, &session, &user);
@@ -254,12 +260,12 @@ fn judge(
 
 /// The caller's live sessions, most recently used first.
 pub async fn list_own(state: &AppState, caller: &Caller) -> Result<Vec<Session>, AuthError> {
-    Ok(store::sessions::live_for_user(&mut *state.pool.get().await?, caller.user.id).await?)
+    Ok(store::sessions::live_for_user(&*state.pool.get().await?, caller.user.id).await?)
 }
 
 /// Ends one of the caller's sessions.
 pub async fn revoke_own(state: &AppState, caller: &Caller, session_id: i32) -> Result<(), AuthError> {
-    let revoked = store::sessions::revoke(&mut *state.pool.get().await?, session_id, Some(caller.user.id)).await?;
+    let revoked = store::sessions::revoke(&*state.pool.get().await?, session_id, Some(caller.user.id)).await?;
     state.live_sessions.forget_user(caller.user.id);
     if revoked { Ok(()) } else { Err(AuthError::SessionNotFound(session_id)) }
 }
@@ -267,7 +273,7 @@ pub async fn revoke_own(state: &AppState, caller: &Caller, session_id: i32) -> R
 /// Ends the caller's other sessions (`include_current = false`) or all of them.
 pub async fn revoke_own_many(state: &AppState, caller: &Caller, include_current: bool) -> Result<usize, AuthError> {
     let keep = (!include_current).then_some(caller.session_id);
-    let revoked = store::sessions::revoke_all(&mut *state.pool.get().await?, caller.user.id, keep).await?;
+    let revoked = store::sessions::revoke_all(&*state.pool.get().await?, caller.user.id, keep).await?;
     state.live_sessions.forget_user(caller.user.id);
     Ok(revoked)
 }

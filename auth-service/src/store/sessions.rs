@@ -17,18 +17,22 @@ use super::Conn;
 // `ip_address` stores the same NULL their default would.
 
 /// Inserts a session.
-pub async fn insert(conn: &mut Conn, new_session: &NewSession<'_>) -> QueryResult<Session> {
+pub async fn insert(conn: &Conn, new_session: &NewSession<'_>) -> QueryResult<Session> {
     let values = (
         sessions::user_id.eq(new_session.user_id),
         sessions::user_agent.eq(new_session.user_agent),
         sessions::ip_address.eq(new_session.ip_address),
         sessions::expires_at.eq(new_session.expires_at),
     );
-    diesel::insert_into(sessions::table).values(values).returning(Session::as_returning()).get_result(conn).await
+    diesel::insert_into(sessions::table)
+        .values(values)
+        .returning(Session::as_returning())
+        .get_result(&mut { conn })
+        .await
 }
 
 /// Inserts a refresh token (by digest).
-pub async fn insert_token(conn: &mut Conn, token: &NewRefreshToken<'_>) -> QueryResult<RefreshToken> {
+pub async fn insert_token(conn: &Conn, token: &NewRefreshToken<'_>) -> QueryResult<RefreshToken> {
     let values = (
         refresh_tokens::user_id.eq(token.user_id),
         refresh_tokens::session_id.eq(token.session_id),
@@ -38,45 +42,45 @@ pub async fn insert_token(conn: &mut Conn, token: &NewRefreshToken<'_>) -> Query
     diesel::insert_into(refresh_tokens::table)
         .values(values)
         .returning(RefreshToken::as_returning())
-        .get_result(conn)
+        .get_result(&mut { conn })
         .await
 }
 
 /// The refresh token with this digest.
-pub async fn find_token(conn: &mut Conn, digest: &str) -> QueryResult<Option<RefreshToken>> {
+pub async fn find_token(conn: &Conn, digest: &str) -> QueryResult<Option<RefreshToken>> {
     refresh_tokens::table
         .filter(refresh_tokens::token.eq(digest))
         .select(RefreshToken::as_select())
-        .first(conn)
+        .first(&mut { conn })
         .await
         .optional()
 }
 
 /// The session with this id, locked until the transaction ends: refreshes of one session
 /// are serialised here.
-pub async fn lock(conn: &mut Conn, session_id: i32) -> QueryResult<Option<Session>> {
-    sessions::table.find(session_id).select(Session::as_select()).for_update().first(conn).await.optional()
+pub async fn lock(conn: &Conn, session_id: i32) -> QueryResult<Option<Session>> {
+    sessions::table.find(session_id).select(Session::as_select()).for_update().first(&mut { conn }).await.optional()
 }
 
 /// Marks a token as exchanged for its successor.
-pub async fn mark_rotated(conn: &mut Conn, token_id: i32, at: DateTime<Utc>) -> QueryResult<usize> {
+pub async fn mark_rotated(conn: &Conn, token_id: i32, at: DateTime<Utc>) -> QueryResult<usize> {
     let rotated = refresh_tokens::rotated_at.eq(at);
-    cached_update::update(refresh_tokens::table, rotated, refresh_tokens::id.eq(token_id)).execute(conn).await
+    cached_update::update(refresh_tokens::table, rotated, refresh_tokens::id.eq(token_id)).execute(&mut { conn }).await
 }
 
 /// Records a use of the session and its new expiry.
 pub async fn touch(
-    conn: &mut Conn,
+    conn: &Conn,
     session_id: i32,
     used_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let used = (sessions::last_used_at.eq(used_at), sessions::expires_at.eq(expires_at));
-    cached_update::update(sessions::table, used, sessions::id.eq(session_id)).execute(conn).await
+    cached_update::update(sessions::table, used, sessions::id.eq(session_id)).execute(&mut { conn }).await
 }
 
 /// Ends one session if it is live and (when given) belongs to `user_id`; whether it was live.
-pub async fn revoke(conn: &mut Conn, session_id: i32, user_id: Option<i32>) -> QueryResult<bool> {
+pub async fn revoke(conn: &Conn, session_id: i32, user_id: Option<i32>) -> QueryResult<bool> {
     let mut update = diesel::update(sessions::table)
         .set(sessions::revoked_at.eq(now))
         .filter(sessions::id.eq(session_id))
@@ -86,11 +90,11 @@ pub async fn revoke(conn: &mut Conn, session_id: i32, user_id: Option<i32>) -> Q
     if let Some(user_id) = user_id {
         update = update.filter(sessions::user_id.eq(user_id));
     }
-    Ok(update.execute(conn).await? > 0)
+    Ok(update.execute(&mut { conn }).await? > 0)
 }
 
 /// Ends every live session of a user except `keep`; how many were ended.
-pub async fn revoke_all(conn: &mut Conn, user_id: i32, keep: Option<i32>) -> QueryResult<usize> {
+pub async fn revoke_all(conn: &Conn, user_id: i32, keep: Option<i32>) -> QueryResult<usize> {
     diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -99,30 +103,30 @@ pub async fn revoke_all(conn: &mut Conn, user_id: i32, keep: Option<i32>) -> Que
             .filter(sessions::id.ne(keep.unwrap_or(0))),
     )
     .set(sessions::revoked_at.eq(now))
-    .execute(conn)
+    .execute(&mut { conn })
     .await
 }
 
 /// A user's live sessions, most recently used first.
-pub async fn live_for_user(conn: &mut Conn, user_id: i32) -> QueryResult<Vec<Session>> {
+pub async fn live_for_user(conn: &Conn, user_id: i32) -> QueryResult<Vec<Session>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .order((sessions::last_used_at.desc(), sessions::id.desc()))
         .select(Session::as_select())
-        .load(conn)
+        .load(&mut { conn })
         .await
 }
 
 /// A session and its user, found by session id and owner in one indexed query.
-pub async fn with_user(conn: &mut Conn, session_id: i32, user_id: i32) -> QueryResult<Option<(Session, User)>> {
+pub async fn with_user(conn: &Conn, session_id: i32, user_id: i32) -> QueryResult<Option<(Session, User)>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
         .select((Session::as_select(), User::as_select()))
-        .first(conn)
+        .first(&mut { conn })
         .await
         .optional()
 }
@@ -165,8 +169,8 @@ impl Ended {
 }
 
 /// Deletes at most `batch` rows of `what` that ended before `cutoff`; how many.
-pub async fn delete_ended(conn: &mut Conn, what: Ended, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
-    diesel::sql_query(what.sql()).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(conn).await
+pub async fn delete_ended(conn: &Conn, what: Ended, cutoff: DateTime<Utc>, batch: i64) -> QueryResult<usize> {
+    diesel::sql_query(what.sql()).bind::<Timestamptz, _>(cutoff).bind::<BigInt, _>(batch).execute(&mut { conn }).await
 }
 
 #[cfg(test)]
@@ -182,7 +186,7 @@ mod tests {
     use crate::store::users;
 
     /// A login's and a refresh's statements, as `ops::sessions` runs them.
-    async fn login_then_refresh(conn: &mut Conn, user_id: i32, digest: &str) -> QueryResult<()> {
+    async fn login_then_refresh(conn: &Conn, user_id: i32, digest: &str) -> QueryResult<()> {
         let expires_at = Utc::now() + TimeDelta::days(30);
         let new_session = NewSession { user_id, user_agent: Some("tests"), ip_address: None, expires_at };
         let session = insert(conn, &new_session).await?;
@@ -204,7 +208,7 @@ mod tests {
         let db = devkit::test_database().await?;
         let mut conn = Conn::establish(&db.url).await?;
         let new_user = NewUser { email: "cache@example.com", hashed_password: "x", name: "C", role: "user" };
-        let user = users::insert(&mut conn, &new_user).await?;
+        let user = users::insert(&conn, &new_user).await?;
         let cached = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = Arc::clone(&cached);
         let instrumentation: Box<dyn Instrumentation> = Box::new(move |event: InstrumentationEvent<'_>| {
@@ -214,11 +218,11 @@ mod tests {
         });
         conn.set_instrumentation(instrumentation);
 
-        login_then_refresh(&mut conn, user.id, "first").await?;
+        login_then_refresh(&conn, user.id, "first").await?;
         let first_round = cached.lock().expect("not poisoned").clone();
         // Two inserts, four reads, two updates: each statement once.
         assert_eq!(first_round.len(), 8, "{first_round:#?}");
-        login_then_refresh(&mut conn, user.id, "second").await?;
+        login_then_refresh(&conn, user.id, "second").await?;
         let all = cached.lock().expect("not poisoned").clone();
         assert_eq!(all.len(), first_round.len(), "the second round prepares nothing: {all:#?}");
         Ok(())

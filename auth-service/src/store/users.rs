@@ -40,40 +40,45 @@ pub struct UserFilter {
 }
 
 /// Inserts a user.
-pub async fn insert(conn: &mut Conn, new_user: &NewUser<'_>) -> QueryResult<User> {
-    diesel::insert_into(users::table).values(new_user).returning(User::as_returning()).get_result(conn).await
+pub async fn insert(conn: &Conn, new_user: &NewUser<'_>) -> QueryResult<User> {
+    diesel::insert_into(users::table).values(new_user).returning(User::as_returning()).get_result(&mut { conn }).await
 }
 
 /// The user with this id.
-pub async fn find(conn: &mut Conn, id: i32) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).first(conn).await.optional()
+pub async fn find(conn: &Conn, id: i32) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).first(&mut { conn }).await.optional()
 }
 
 /// The user with this (normalised) email.
-pub async fn find_by_email(conn: &mut Conn, email: &str) -> QueryResult<Option<User>> {
-    users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn).await.optional()
+pub async fn find_by_email(conn: &Conn, email: &str) -> QueryResult<Option<User>> {
+    users::table.filter(users::email.eq(email)).select(User::as_select()).first(&mut { conn }).await.optional()
 }
 
 /// Replaces the password hash.
-pub async fn set_password_hash(conn: &mut Conn, id: i32, hash: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id)).set(users::hashed_password.eq(hash)).execute(conn).await
+pub async fn set_password_hash(conn: &Conn, id: i32, hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::hashed_password.eq(hash)).execute(&mut { conn }).await
 }
 
 /// Applies changes; `None` when the user does not exist.
-pub async fn update(conn: &mut Conn, id: i32, changes: &UserChanges) -> QueryResult<Option<User>> {
+pub async fn update(conn: &Conn, id: i32, changes: &UserChanges) -> QueryResult<Option<User>> {
     if changes.is_empty() {
         return find(conn, id).await;
     }
-    diesel::update(users::table.find(id)).set(changes).returning(User::as_returning()).get_result(conn).await.optional()
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(User::as_returning())
+        .get_result(&mut { conn })
+        .await
+        .optional()
 }
 
 /// Deletes a user (sessions and tokens go with it by cascade); whether one was deleted.
-pub async fn delete(conn: &mut Conn, id: i32) -> QueryResult<bool> {
-    Ok(diesel::delete(users::table.find(id)).execute(conn).await? > 0)
+pub async fn delete(conn: &Conn, id: i32) -> QueryResult<bool> {
+    Ok(diesel::delete(users::table.find(id)).execute(&mut { conn }).await? > 0)
 }
 
 /// Users matching the filter with an id above `after`, in id order, at most `limit`.
-pub async fn list(conn: &mut Conn, filter: &UserFilter, after: Option<i64>, limit: i64) -> QueryResult<Vec<User>> {
+pub async fn list(conn: &Conn, filter: &UserFilter, after: Option<i64>, limit: i64) -> QueryResult<Vec<User>> {
     let mut query = users::table.select(User::as_select()).order(users::id.asc()).limit(limit).into_boxed();
     if let Some(after) = after {
         // Ids are INTEGER; a cursor beyond that range simply matches nothing.
@@ -88,7 +93,7 @@ pub async fn list(conn: &mut Conn, filter: &UserFilter, after: Option<i64>, limi
     if let Some(fragment) = &filter.email_contains {
         query = query.filter(users::email.like(format!("%{}%", escape_like(fragment))));
     }
-    query.load(conn).await
+    query.load(&mut { conn }).await
 }
 
 /// Escapes LIKE's wildcards so the text matches literally (backslash is the default escape).

@@ -147,8 +147,8 @@ impl TestApp {
     pub async fn new_admin(&self) -> LoggedIn {
         let mut admin = self.new_user().await;
         let changes = store::users::UserChanges { role: Some("admin".into()), ..Default::default() };
-        let mut conn = self.state.pool.get().await.expect("a connection");
-        store::users::update(&mut conn, id(admin.user.id), &changes).await.expect("promote");
+        let conn = self.state.pool.get().await.expect("a connection");
+        store::users::update(&conn, id(admin.user.id), &changes).await.expect("promote");
         admin.user.role = pb::Role::Admin.into();
         admin
     }

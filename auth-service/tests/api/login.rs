@@ -82,8 +82,8 @@ async fn a_hash_made_with_old_costs_is_upgraded_at_login() -> TestResult {
     settings.passwords.cost = HashCost { memory_kib: 8192, ..TEST_HASH_COST };
     let new = spawn_app_on(settings).await;
     let user = new.login("upgrade@example.com", "correct horse battery").await?.user.ok_or("no user")?;
-    let mut conn = new.state.pool.get().await?;
-    let stored = auth_service::store::users::find(&mut conn, id(user.id)).await?.ok_or("no user")?;
+    let conn = new.state.pool.get().await?;
+    let stored = auth_service::store::users::find(&conn, id(user.id)).await?.ok_or("no user")?;
     assert!(stored.hashed_password.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"), "{}", stored.hashed_password);
     new.login("upgrade@example.com", "correct horse battery").await?;
     Ok(())
@@ -93,8 +93,8 @@ async fn a_hash_made_with_old_costs_is_upgraded_at_login() -> TestResult {
 async fn the_production_cost_is_owasps_argon2id_minimum() -> TestResult {
     let app = spawn_app_with(|settings| settings.passwords.cost = HashCost::default()).await;
     let user = app.register("owasp@example.com", "correct horse battery", "O").await?;
-    let mut conn = app.state.pool.get().await?;
-    let stored = auth_service::store::users::find(&mut conn, id(user.id)).await?.ok_or("no user")?;
+    let conn = app.state.pool.get().await?;
+    let stored = auth_service::store::users::find(&conn, id(user.id)).await?.ok_or("no user")?;
     assert!(stored.hashed_password.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", stored.hashed_password);
     app.login("owasp@example.com", "correct horse battery").await?;
     Ok(())

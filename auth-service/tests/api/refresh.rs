@@ -127,7 +127,7 @@ async fn a_deactivated_user_cannot_refresh() -> TestResult {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let changes = auth_service::store::users::UserChanges { is_active: Some(false), ..Default::default() };
-    auth_service::store::users::update(&mut *app.state.pool.get().await?, id(user.user.id), &changes).await?;
+    auth_service::store::users::update(&*app.state.pool.get().await?, id(user.user.id), &changes).await?;
     assert_error(app.refresh(&user.tokens.refresh_token).await, Code::PermissionDenied, "ACCOUNT_DISABLED");
     Ok(())
 }

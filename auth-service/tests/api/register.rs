@@ -20,8 +20,8 @@ async fn registering_creates_an_active_unverified_user_with_a_normalised_email()
 async fn the_password_is_stored_as_an_argon2id_hash_only() -> TestResult {
     let app = spawn_app().await;
     let user = app.register("hash@example.com", "correct horse battery", "H").await?;
-    let mut conn = app.state.pool.get().await?;
-    let stored = auth_service::store::users::find(&mut conn, crate::helpers::id(user.id)).await?.ok_or("no user")?;
+    let conn = app.state.pool.get().await?;
+    let stored = auth_service::store::users::find(&conn, crate::helpers::id(user.id)).await?.ok_or("no user")?;
     assert!(stored.hashed_password.starts_with("$argon2id$v=19$"), "{}", stored.hashed_password);
     assert!(!stored.hashed_password.contains("correct horse"));
     Ok(())

@@ -81,8 +81,8 @@ async fn validation_reports_the_current_role_not_the_one_at_login() -> TestResul
     let app = spawn_app().await;
     let user = app.new_user().await;
     let changes = auth_service::store::users::UserChanges { role: Some("guest".into()), ..Default::default() };
-    let mut conn = app.state.pool.get().await?;
-    auth_service::store::users::update(&mut conn, crate::helpers::id(user.user.id), &changes).await?;
+    let conn = app.state.pool.get().await?;
+    auth_service::store::users::update(&conn, crate::helpers::id(user.user.id), &changes).await?;
     assert_eq!(app.validate(&user.tokens.access_token).await?.role, i32::from(pb::Role::Guest));
     Ok(())
 }
