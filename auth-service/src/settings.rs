@@ -132,5 +132,5 @@ pub fn ephemeral_secret() -> Secret {
     use rand::TryRngCore;
     let mut bytes = [0_u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut bytes).expect("the operating system's random source failed");
-    Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    Secret::new(shared::hex::lower(&bytes))
 }

@@ -5,6 +5,7 @@
 
 pub mod cached_update;
 pub mod config;
+pub mod hex;
 pub mod migrate;
 pub mod models;
 pub mod pagination;

@@ -80,14 +80,7 @@ impl PageRequest {
 
 /// The first 8 bytes of the query's SHA-256, as 16 lowercase hex digits.
 fn fingerprint(query: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(query.as_bytes());
-    let mut text = String::with_capacity(16);
-    for byte in &digest[..8] {
-        text.push(char::from(HEX[usize::from(byte >> 4)]));
-        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    text
+    crate::hex::lower(&Sha256::digest(query.as_bytes())[..8])
 }
 
 fn encode(fingerprint: &str, after: i64) -> String {

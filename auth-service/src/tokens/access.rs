@@ -56,8 +56,7 @@ impl AccessTokenKeys {
         lifetime: TimeDelta,
     ) -> Result<Self, String> {
         let bytes = key_bytes(secret)?;
-        let key_id = key_id
-            .map_or_else(|| Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect(), str::to_owned);
+        let key_id = key_id.map_or_else(|| shared::hex::lower(&Sha256::digest(bytes)[..8]), str::to_owned);
         let mut header = Header::new(ALGORITHM);
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid = Some(key_id);

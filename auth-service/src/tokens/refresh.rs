@@ -33,7 +33,7 @@ impl RefreshTokenValue {
 
     /// Hex SHA-256 of the token: the only form ever stored.
     pub fn digest(&self) -> String {
-        Sha256::digest(self.0.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        shared::hex::lower(&Sha256::digest(self.0.as_bytes()))
     }
 }
 
@@ -146,6 +146,9 @@ mod tests {
         let digest = token.digest();
         assert_eq!(digest.len(), 64);
         assert!(!digest.contains(token.expose()));
+        // Stored digests must not change: a known token against `sha256sum`'s answer.
+        let zeros = RefreshTokenValue::parse("rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").expect("32 zero bytes");
+        assert_eq!(zeros.digest(), "619682011001d94f7385b7c459e6e3b08711d130160b5e9cf037095c78f7016f");
     }
 
     #[test]
