@@ -22,15 +22,21 @@ fn record_cached(conn: &mut AsyncPgConnection) -> Arc<Mutex<Vec<String>>> {
     cached
 }
 
-#[tokio::test]
-async fn a_cached_update_is_prepared_once_and_diesels_own_never() -> anyhow::Result<()> {
+/// A database of its own, a connection to it, and the id of the one user in it.
+async fn database_with_one_user() -> anyhow::Result<(devkit::TestDatabase, AsyncPgConnection, i32)> {
     let db = devkit::test_database().await?;
     let mut conn = AsyncPgConnection::establish(&db.url).await?;
-    let id: i32 = diesel::insert_into(users::table)
+    let id = diesel::insert_into(users::table)
         .values((users::email.eq("cached@example.com"), users::hashed_password.eq("x"), users::name.eq("C")))
         .returning(users::id)
         .get_result(&mut conn)
         .await?;
+    Ok((db, conn, id))
+}
+
+#[tokio::test]
+async fn a_cached_update_is_prepared_once_and_diesels_own_never() -> anyhow::Result<()> {
+    let (_db, mut conn, id) = database_with_one_user().await?;
     let cached = record_cached(&mut conn);
 
     for name in ["first", "second", "third"] {
@@ -56,13 +62,7 @@ async fn a_cached_update_is_prepared_once_and_diesels_own_never() -> anyhow::Res
 
 #[tokio::test]
 async fn a_cached_update_returns_the_changed_row_and_is_prepared_once() -> anyhow::Result<()> {
-    let db = devkit::test_database().await?;
-    let mut conn = AsyncPgConnection::establish(&db.url).await?;
-    let id: i32 = diesel::insert_into(users::table)
-        .values((users::email.eq("returning@example.com"), users::hashed_password.eq("x"), users::name.eq("R")))
-        .returning(users::id)
-        .get_result(&mut conn)
-        .await?;
+    let (_db, mut conn, id) = database_with_one_user().await?;
     let cached = record_cached(&mut conn);
 
     for name in ["first", "second"] {
