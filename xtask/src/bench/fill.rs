@@ -220,3 +220,40 @@ pub async fn keep_fresh(auth: &Channel, sessions: &mut [Session]) -> anyhow::Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count(*)`-like answer of one statement.
+    async fn count(conn: &mut AsyncPgConnection, sql: &str) -> anyhow::Result<i64> {
+        let row: Count = diesel::sql_query(sql).get_result(conn).await.with_context(|| sql.to_owned())?;
+        Ok(row.count)
+    }
+
+    #[tokio::test]
+    async fn every_session_gets_its_rotated_tokens_and_one_current_and_every_table_is_analysed_with_rows()
+    -> anyhow::Result<()> {
+        let database = devkit::test_database().await?;
+        load(&database.url, "a hash no test logs in with").await?;
+        let mut conn = AsyncPgConnection::establish(&database.url).await?;
+
+        let tokens = USERS * TOKENS_PER_SESSION;
+        assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM refresh_tokens").await?, tokens);
+        let distinct_digests =
+            "SELECT count(DISTINCT token) AS count FROM refresh_tokens WHERE token ~ '^[0-9a-f]{64}$'";
+        assert_eq!(count(&mut conn, distinct_digests).await?, tokens, "hex SHA-256 digests, all distinct");
+        // The current token of each session is its only unrotated one, and expires with it.
+        let current = "SELECT count(*) AS count FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id \
+                       WHERE t.rotated_at IS NULL AND t.user_id = s.user_id AND t.expires_at = s.expires_at";
+        assert_eq!(count(&mut conn, current).await?, USERS);
+        let rotated_before_created = "SELECT count(*) AS count FROM refresh_tokens WHERE rotated_at <= created_at";
+        assert_eq!(count(&mut conn, rotated_before_created).await?, 0);
+
+        // What the planner will see: no table the scenarios read is analysed as empty.
+        let analysed_with_rows = "SELECT count(*) AS count FROM pg_class \
+             WHERE relname IN ('users', 'sessions', 'refresh_tokens', 'resources') AND reltuples > 0";
+        assert_eq!(count(&mut conn, analysed_with_rows).await?, 4);
+        Ok(())
+    }
+}
