@@ -52,11 +52,7 @@ pub async fn refresh(state: &AppState, raw_token: &str) -> Result<TokenGrant, Au
     }
 }
 
-async fn decide_refresh(
-    state: &AppState,
-    conn: &mut Conn,
-    presented: &RefreshTokenValue,
-) -> Result<Decision, AuthError> {
+async fn decide_refresh(state: &AppState, conn: &Conn, presented: &RefreshTokenValue) -> Result<Decision, AuthError> {
     let digest = presented.digest();
     let Some(found) = store::sessions::find_token(conn, &digest).await? else {
         return Ok(Decision::Refuse(AuthError::InvalidRefreshToken));
@@ -110,7 +106,7 @@ async fn decide_refresh(
 /// each step was itself rotated within the grace interval.
 async fn current_token_of_chain(
     state: &AppState,
-    conn: &mut Conn,
+    conn: &Conn,
     start: &RefreshTokenValue,
     session: &Session,
     now: DateTime<Utc>,
@@ -137,7 +133,7 @@ async fn current_token_of_chain(
 /// the signing secret) an earlier one.
 async fn stored_successor(
     state: &AppState,
-    conn: &mut Conn,
+    conn: &Conn,
     token: &RefreshTokenValue,
 ) -> Result<Option<(RefreshTokenValue, RefreshToken)>, AuthError> {
     for candidate in state.refresh_tokens.possible_successors(token) {
