@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Unmeasured warm-up before each scenario [default: 2s, or 1s with --quick].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub warmup: Option<Duration>,
+    /// Measure the scenarios, with their baselines, this many times in turn and judge each
+    /// target on its median round (an odd number: the verdict of most rounds).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub rounds: u32,
     /// Run only the scenarios whose name contains one of these (case-insensitive); the
     /// baselines they are compared with still run.
     #[arg(long, value_delimiter = ',')]

@@ -57,6 +57,8 @@ pub struct Plan {
     pub primary: Level,
     /// Level of logins (alone and in the mixed scenario).
     pub login: Level,
+    /// Passes over the scenarios (`--rounds`).
+    pub rounds: u32,
     /// Scenario name filters (`--only`), lower-cased; empty runs everything.
     pub only: Vec<String>,
     /// The soak's length, if any.
@@ -79,6 +81,7 @@ impl Plan {
             levels,
             primary: PRIMARY,
             login: LOGIN,
+            rounds: args.rounds,
             only: args.only.iter().map(|name| name.to_lowercase()).collect(),
             soak: args.soak,
             quick: args.quick,

@@ -118,95 +118,20 @@ pub struct BaselineRatio {
     pub ratio: f64,
 }
 
-/// Memory of one service process.
-#[derive(Debug, Clone, Serialize)]
-pub struct Memory {
-    /// The process.
-    pub process: String,
-    /// RSS once started and ready, before any load, MiB.
-    pub idle_after_start_mib: Option<f64>,
-    /// RSS a few seconds after the last load, MiB.
-    pub idle_after_load_mib: Option<f64>,
-    /// Highest RSS of any scenario, MiB.
-    pub peak_mib: Option<f64>,
-}
-
-/// Where the run happened.
-#[derive(Debug, Clone, Serialize)]
-pub struct Machine {
-    /// CPUs available (shared by the load generator, the servers and PostgreSQL).
-    pub cpus: usize,
-    /// `model name` of /proc/cpuinfo.
-    pub cpu_model: String,
-    /// The kernel release.
-    pub kernel: String,
-    /// The commit measured (`git describe --always --dirty`).
-    pub commit: String,
-}
-
-/// How long a part of the run took.
-#[derive(Debug, Clone, Serialize)]
-pub struct Phase {
-    /// What was done.
-    pub phase: String,
-    /// Seconds.
-    pub seconds: f64,
-}
-
-/// Everything a run measured.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The machine.
-    pub machine: Machine,
-    /// A quick run?
-    pub quick: bool,
-    /// Warm-up per scenario, s.
-    pub warmup_seconds: f64,
-    /// Measured time per scenario, s.
-    pub measure_seconds: f64,
-    /// The services' environment (secrets left out).
-    pub service_env: BTreeMap<String, String>,
+/// One pass over the scenarios, with the baselines measured next to them: with `--rounds N`
+/// the run measures N of them in turn, so that a ratio is judged on several pairs of
+/// measurements rather than on one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Round {
     /// Every scenario, in the order run.
     pub scenarios: Vec<ScenarioResult>,
     /// pgbench per statement.
     pub pgbench: Vec<PgbenchResult>,
     /// The raw argon2id verify rate.
     pub argon2: Option<Argon2Rate>,
-    /// The page the echo answered ListResources with (when that ran).
-    pub page_echo: Option<PageInfo>,
-    /// Memory per service process.
-    pub memory: Vec<Memory>,
-    /// The soak, when asked for.
-    pub soak: Option<SoakReport>,
-    /// Each target and whether it was met.
-    pub targets: Vec<Check>,
-    /// Time per phase.
-    pub phases: Vec<Phase>,
-    /// Total time of the run, s (the release build excluded).
-    pub total_seconds: f64,
 }
 
-impl Report {
-    /// An empty report for this machine.
-    pub fn new(machine: Machine, quick: bool, warmup_seconds: f64, measure_seconds: f64) -> Self {
-        Self {
-            machine,
-            quick,
-            warmup_seconds,
-            measure_seconds,
-            service_env: BTreeMap::new(),
-            scenarios: Vec::new(),
-            pgbench: Vec::new(),
-            argon2: None,
-            page_echo: None,
-            memory: Vec::new(),
-            soak: None,
-            targets: Vec::new(),
-            phases: Vec::new(),
-            total_seconds: 0.0,
-        }
-    }
-
+impl Round {
     /// The result of `scenario` at `level`, if it ran.
     pub fn find(&self, scenario: &str, level: Level) -> Option<&ScenarioResult> {
         self.scenarios.iter().find(|result| result.scenario == scenario && result.level == level)
@@ -218,7 +143,7 @@ impl Report {
     }
 
     /// Fills in every scenario's ratios to the echo and to its own ceiling.
-    pub fn link_baselines(&mut self) {
+    fn link_baselines(&mut self) {
         let echo: BTreeMap<Level, LoadStats> = self
             .scenarios
             .iter()
@@ -304,6 +229,111 @@ impl Report {
         let pgbench = self.pgbench_of(statement)?;
         Some(BaselineRatio { baseline: format!("pgbench {}", statement.name()), rate: pgbench.tps, ratio: 0.0 })
     }
+}
+
+/// Memory of one service process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    /// The process.
+    pub process: String,
+    /// RSS once started and ready, before any load, MiB.
+    pub idle_after_start_mib: Option<f64>,
+    /// RSS a few seconds after the last load, MiB.
+    pub idle_after_load_mib: Option<f64>,
+    /// Highest RSS of any scenario, MiB.
+    pub peak_mib: Option<f64>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPUs available (shared by the load generator, the servers and PostgreSQL).
+    pub cpus: usize,
+    /// `model name` of /proc/cpuinfo.
+    pub cpu_model: String,
+    /// The kernel release.
+    pub kernel: String,
+    /// The commit measured (`git describe --always --dirty`).
+    pub commit: String,
+}
+
+/// How long a part of the run took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// What was done.
+    pub phase: String,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// A quick run?
+    pub quick: bool,
+    /// Warm-up per scenario, s.
+    pub warmup_seconds: f64,
+    /// Measured time per scenario, s.
+    pub measure_seconds: f64,
+    /// The services' environment (secrets left out).
+    pub service_env: BTreeMap<String, String>,
+    /// What each round measured (`--rounds`), in the order run.
+    pub rounds: Vec<Round>,
+    /// The page the echo answered ListResources with (when that ran).
+    pub page_echo: Option<PageInfo>,
+    /// Memory per service process.
+    pub memory: Vec<Memory>,
+    /// The soak, when asked for.
+    pub soak: Option<SoakReport>,
+    /// Each target and whether it was met.
+    pub targets: Vec<Check>,
+    /// Time per phase.
+    pub phases: Vec<Phase>,
+    /// Total time of the run, s (the release build excluded).
+    pub total_seconds: f64,
+}
+
+impl Report {
+    /// An empty report for this machine.
+    pub fn new(machine: Machine, quick: bool, warmup_seconds: f64, measure_seconds: f64) -> Self {
+        Self {
+            machine,
+            quick,
+            warmup_seconds,
+            measure_seconds,
+            service_env: BTreeMap::new(),
+            rounds: Vec::new(),
+            page_echo: None,
+            memory: Vec::new(),
+            soak: None,
+            targets: Vec::new(),
+            phases: Vec::new(),
+            total_seconds: 0.0,
+        }
+    }
+
+    /// Starts the next round; what the run measures from here on goes into it.
+    pub fn start_round(&mut self) {
+        self.rounds.push(Round::default());
+    }
+
+    /// The round being measured (the first one if none was started).
+    pub fn current_round(&mut self) -> &mut Round {
+        if self.rounds.is_empty() {
+            self.start_round();
+        }
+        let last = self.rounds.len() - 1;
+        &mut self.rounds[last]
+    }
+
+    /// Links every round's scenarios to the baselines measured in the same round.
+    pub fn link_baselines(&mut self) {
+        for round in &mut self.rounds {
+            round.link_baselines();
+        }
+    }
 
     /// Writes the JSON file.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
@@ -317,10 +347,15 @@ impl Report {
     /// The tables printed at the end of a run.
     pub fn tables(&self) -> String {
         let mut out = String::new();
-        self.write_scenarios(&mut out);
-        self.write_errors(&mut out);
-        self.write_cpu(&mut out);
-        self.write_baselines(&mut out);
+        for (index, round) in self.rounds.iter().enumerate() {
+            if self.rounds.len() > 1 {
+                let _ = writeln!(out, "\n=== Round {} of {}", index + 1, self.rounds.len());
+            }
+            self.write_scenarios(round, &mut out);
+            Self::write_errors(round, &mut out);
+            Self::write_cpu(round, &mut out);
+            self.write_baselines(round, &mut out);
+        }
         self.write_memory(&mut out);
         if let Some(soak) = &self.soak {
             out.push_str(&soak.table());
@@ -329,7 +364,7 @@ impl Report {
         out
     }
 
-    fn write_scenarios(&self, out: &mut String) {
+    fn write_scenarios(&self, round: &Round, out: &mut String) {
         let _ = writeln!(
             out,
             "\nScenarios (rps = successful calls per second; latencies in ms; {} CPUs shared by client and servers)",
@@ -340,7 +375,7 @@ impl Report {
             "{:<34} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} {:>6}  vs own ceiling",
             "scenario", "level", "rps", "p50", "p99", "max", "errors", "×echo", "p99/echo", "bound", "×bound"
         );
-        for result in &self.scenarios {
+        for result in &round.scenarios {
             let stats = &result.stats;
             let (echo_rps, echo_p99) = match result.vs_echo {
                 Some(ratio) => (format!("{:.2}", ratio.rps), format!("{:.1}", ratio.p99)),
@@ -384,15 +419,15 @@ impl Report {
         }
     }
 
-    fn write_errors(&self, out: &mut String) {
-        for result in self.scenarios.iter().filter(|result| !result.stats.errors.is_empty()) {
+    fn write_errors(round: &Round, out: &mut String) {
+        for result in round.scenarios.iter().filter(|result| !result.stats.errors.is_empty()) {
             let codes: Vec<String> =
                 result.stats.errors.iter().map(|(code, count)| format!("{count} {code}")).collect();
             let _ = writeln!(out, "  errors of {} {}: {}", result.scenario, result.level, codes.join(", "));
         }
     }
 
-    fn write_cpu(&self, out: &mut String) {
+    fn write_cpu(round: &Round, out: &mut String) {
         let columns = [processes::AUTH, processes::RESOURCE, processes::ECHO, processes::POSTGRES, processes::LOAD];
         let _ = writeln!(
             out,
@@ -404,7 +439,7 @@ impl Report {
             let _ = write!(out, " {:>9}", short(column));
         }
         let _ = writeln!(out, " {:>7} {:>9} {:>9}", "others", "auth MiB", "res. MiB");
-        for result in &self.scenarios {
+        for result in &round.scenarios {
             let usage_of = |label: &str| result.processes.iter().find(|usage| usage.process == label);
             let cores = |label: &str| usage_of(label).map(|usage| usage.cpu_seconds / result.stats.seconds);
             let _ = write!(out, "{:<34} {:>7}", result.scenario, result.level.to_string());
@@ -430,9 +465,9 @@ impl Report {
         }
     }
 
-    fn write_baselines(&self, out: &mut String) {
+    fn write_baselines(&self, round: &Round, out: &mut String) {
         let _ = writeln!(out, "\nCeilings");
-        for pgbench in &self.pgbench {
+        for pgbench in &round.pgbench {
             let _ = writeln!(
                 out,
                 "  pgbench {:<40} {:>9} tps  {:>6.2} ms mean  {} clients, prepared{}  (postgres {:.2} cores){}",
@@ -445,7 +480,7 @@ impl Report {
                 if pgbench.failed > 0 { format!("  {} failed", pgbench.failed) } else { String::new() }
             );
         }
-        if let Some(argon2) = &self.argon2 {
+        if let Some(argon2) = &round.argon2 {
             let _ = writeln!(
                 out,
                 "  argon2id verify ({}) on {} threads: {:.1} /s, {:.1} ms each",
@@ -474,7 +509,12 @@ impl Report {
         let _ = writeln!(out, "\nTargets");
         for check in &self.targets {
             let verdict = if check.pass { "pass" } else { "MISS" };
-            let _ = writeln!(out, "  {verdict:<4}  {:<66} {}", check.target, check.measured);
+            let rounds = if check.rounds.is_empty() {
+                String::new()
+            } else {
+                format!("  (median of rounds {})", check.rounds.join(", "))
+            };
+            let _ = writeln!(out, "  {verdict:<4}  {:<66} {}{rounds}", check.target, check.measured);
         }
         let missed = self.targets.iter().filter(|check| !check.pass).count();
         let _ = writeln!(out, "  {} of {} targets met", self.targets.len() - missed, self.targets.len());
@@ -510,12 +550,9 @@ pub fn thousands(value: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use anyhow::Context as _;
-
-    use super::*;
-
-    fn scenario(name: &str, rps: f64) -> ScenarioResult {
+impl ScenarioResult {
+    /// A result at 4×64 making `rps`, with made-up latencies, for tests.
+    pub fn for_test(name: &str, rps: f64) -> Self {
         let stats = LoadStats {
             ok: rps as u64,
             errors: BTreeMap::new(),
@@ -526,7 +563,7 @@ mod tests {
             mean_ms: 1.0,
             seconds: 1.0,
         };
-        ScenarioResult {
+        Self {
             scenario: name.to_owned(),
             level: Level::new(4, 64),
             stats,
@@ -537,47 +574,61 @@ mod tests {
             bound: None,
         }
     }
+}
 
-    /// A report with the echo at 60k rps, ListResources at 12k and pgbench's page at 30k tps.
-    fn report_with(extra: Option<ScenarioResult>) -> Report {
-        let machine = Machine { cpus: 2, cpu_model: String::new(), kernel: String::new(), commit: String::new() };
-        let mut report = Report::new(machine, true, 1.0, 3.0);
-        report.scenarios.push(scenario(names::ECHO, 60_000.0));
-        report.scenarios.extend(extra);
-        report.scenarios.push(scenario(names::LIST, 12_000.0));
-        report.pgbench.push(PgbenchResult {
-            statement: Statement::NewestLiveOfOwner.name().to_owned(),
+#[cfg(test)]
+impl PgbenchResult {
+    /// pgbench making `tps` on `statement`, for tests.
+    pub fn for_test(statement: Statement, tps: f64) -> Self {
+        Self {
+            statement: statement.name().to_owned(),
             clients: PGBENCH_CLIENTS,
             planned_once: true,
-            tps: 30_000.0,
+            tps,
             latency_ms: 0.5,
             failed: 0,
             postgres_cpu_seconds: 1.0,
-        });
-        report.link_baselines();
-        report
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    /// A round with the echo at 60k rps, ListResources at 12k and pgbench's page at 30k tps.
+    fn round_with(extra: Option<ScenarioResult>) -> Round {
+        let mut round = Round::default();
+        round.scenarios.push(ScenarioResult::for_test(names::ECHO, 60_000.0));
+        round.scenarios.extend(extra);
+        round.scenarios.push(ScenarioResult::for_test(names::LIST, 12_000.0));
+        round.pgbench.push(PgbenchResult::for_test(Statement::NewestLiveOfOwner, 30_000.0));
+        round.link_baselines();
+        round
     }
 
     #[test]
     fn list_resources_is_bounded_by_the_echo_of_its_page_when_that_ran() -> anyhow::Result<()> {
-        let report = report_with(Some(scenario(names::PAGE_ECHO, 30_000.0)));
-        let list = report.find(names::LIST, Level::new(4, 64)).context("ListResources")?;
+        let round = round_with(Some(ScenarioResult::for_test(names::PAGE_ECHO, 30_000.0)));
+        let list = round.find(names::LIST, Level::new(4, 64)).context("ListResources")?;
         let bound = list.bound.as_ref().context("a bound")?;
         assert!((bound.rps - 15_000.0).abs() < 1e-6, "1 / (1/30k + 1/30k), got {}", bound.rps);
         assert!((bound.fraction - 0.8).abs() < 1e-9);
         assert!(bound.made_of.starts_with("1 page echo + "), "{}", bound.made_of);
         // Its ratio to the echo stays the plain echo's, as the issue defines it.
         assert!((list.vs_echo.context("×echo")?.rps - 0.2).abs() < 1e-9);
-        let page_echo = report.find(names::PAGE_ECHO, Level::new(4, 64)).context("page echo")?;
+        let page_echo = round.find(names::PAGE_ECHO, Level::new(4, 64)).context("page echo")?;
         assert!((page_echo.vs_echo.context("×echo")?.rps - 0.5).abs() < 1e-9);
         Ok(())
     }
 
     #[test]
     fn without_the_page_echo_list_resources_is_bounded_by_the_plain_echo() -> anyhow::Result<()> {
-        let report = report_with(None);
+        let round = round_with(None);
         let bound =
-            report.find(names::LIST, Level::new(4, 64)).and_then(|list| list.bound.clone()).context("a bound")?;
+            round.find(names::LIST, Level::new(4, 64)).and_then(|list| list.bound.clone()).context("a bound")?;
         assert!((bound.rps - 20_000.0).abs() < 1e-6, "1 / (1/60k + 1/30k), got {}", bound.rps);
         assert!(bound.made_of.starts_with("1 echo + "), "{}", bound.made_of);
         Ok(())

@@ -207,13 +207,22 @@ impl Bench {
         let mut sessions = fill::log_in(servers.auth_channel.clone(), &self.database_url, 1, SCENARIO_SESSIONS).await?;
         self.phase_done("log in the scenarios' users", phase);
 
-        self.uncached_scenarios(&mut servers, &sessions).await?;
-        self.scenarios(&mut servers, &mut sessions).await?;
-
-        let phase = Instant::now();
-        self.remaining_ceilings().await?;
-        self.argon2_rate().await?;
-        self.phase_done("remaining ceilings", phase);
+        for round in 1..=self.plan.rounds {
+            let phase = Instant::now();
+            self.report.start_round();
+            if round > 1 {
+                // Each round starts as the first did: the resource service with its cache off.
+                let uncached = self.stack.start_resource(servers.auth.addr(), CACHE_OFF).await?;
+                self.switch_resource(&mut servers, uncached, CACHE_OFF).await?;
+            }
+            self.uncached_scenarios(&mut servers, &sessions).await?;
+            self.scenarios(&mut servers, &mut sessions).await?;
+            self.remaining_ceilings().await?;
+            self.argon2_rate().await?;
+            if self.plan.rounds > 1 {
+                self.phase_done(&format!("round {round} of {}", self.plan.rounds), phase);
+            }
+        }
 
         tokio::time::sleep(SETTLE).await;
         self.record_idle(false);
@@ -252,7 +261,7 @@ impl Bench {
         let echo = self.stack.start_echo(page).await?;
         let auth = self.stack.start_auth().await?;
         let resource = self.stack.start_resource(auth.addr(), CACHE_OFF).await?;
-        self.resource_instance = format!("{} (cache off)", processes::RESOURCE);
+        self.resource_instance = resource_instance(CACHE_OFF);
         self.monitor.watch(processes::ECHO, echo.pid(), Scope::Process);
         self.monitor.watch(processes::AUTH, auth.pid(), Scope::Process);
         self.monitor.watch(processes::RESOURCE, resource.pid(), Scope::Process);
@@ -273,10 +282,22 @@ impl Bench {
             .await?;
         }
         // As deployed from here on: the validation cache on.
-        let fresh = self.stack.start_resource(servers.auth.addr(), CACHE_ON).await?;
-        let uncached = std::mem::replace(&mut servers.resource, fresh);
-        check_stopped(uncached)?;
-        self.resource_instance = processes::RESOURCE.to_owned();
+        let cached = self.stack.start_resource(servers.auth.addr(), CACHE_ON).await?;
+        self.switch_resource(servers, cached, CACHE_ON).await
+    }
+
+    /// Replaces the running resource service with `fresh`, started with the validation cache
+    /// kept `cache_ttl` ([`CACHE_ON`] or [`CACHE_OFF`]), and reads its idle memory once it has
+    /// settled.
+    async fn switch_resource(
+        &mut self,
+        servers: &mut Servers,
+        fresh: ServerProcess,
+        cache_ttl: &str,
+    ) -> anyhow::Result<()> {
+        let previous = std::mem::replace(&mut servers.resource, fresh);
+        check_stopped(previous)?;
+        self.resource_instance = resource_instance(cache_ttl);
         self.monitor.watch(processes::RESOURCE, servers.resource.pid(), Scope::Process);
         tokio::time::sleep(SETTLE).await;
         self.record_idle(true);
@@ -442,7 +463,7 @@ impl Bench {
                 (old, new) => old.or(new),
             };
         }
-        self.report.scenarios.push(result);
+        self.report.current_round().scenarios.push(result);
     }
 
     fn memory_of(&mut self, instance: &str) -> &mut Memory {
@@ -494,6 +515,7 @@ impl Bench {
             }
         }
         self.report
+            .current_round()
             .pgbench
             .sort_by_key(|result| Statement::ALL.iter().position(|statement| statement.name() == result.statement));
         Ok(())
@@ -513,7 +535,7 @@ impl Bench {
 
     /// pgbench on `statement`, unless it ran already.
     async fn pgbench(&mut self, statement: Statement) -> anyhow::Result<()> {
-        if self.report.pgbench_of(statement).is_some() {
+        if self.report.current_round().pgbench_of(statement).is_some() {
             return Ok(());
         }
         let program = pgbench::find_pgbench()?;
@@ -530,13 +552,14 @@ impl Bench {
             .find(|usage| usage.process == processes::POSTGRES)
             .map_or(0.0, |usage| usage.cpu_seconds);
         println!("bench: pgbench {:<49} {:>8.0} tps", result.statement, result.tps);
-        self.report.pgbench.push(result);
+        self.report.current_round().pgbench.push(result);
         Ok(())
     }
 
     /// The raw argon2id verify rate, with the servers idle (right before the logins).
     async fn argon2_rate(&mut self) -> anyhow::Result<()> {
-        if self.report.argon2.is_some() || !(self.plan.wants(names::LOGIN) || self.plan.wants("argon2")) {
+        if self.report.current_round().argon2.is_some() || !(self.plan.wants(names::LOGIN) || self.plan.wants("argon2"))
+        {
             return Ok(());
         }
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
@@ -544,7 +567,7 @@ impl Bench {
         let rate = tokio::task::spawn_blocking(move || argon2_rate::measure(&phc, fill::PASSWORD, threads, duration))
             .await??;
         println!("bench: argon2id verify on {} threads: {:.1}/s", rate.threads, rate.per_second);
-        self.report.argon2 = Some(rate);
+        self.report.current_round().argon2 = Some(rate);
         Ok(())
     }
 
@@ -569,6 +592,11 @@ fn ceilings_of(scenario: &str) -> &'static [Statement] {
         names::CREATE => &[Statement::InsertReturning],
         _ => &[],
     }
+}
+
+/// The resource service's name in the memory figures: one row per cache setting.
+fn resource_instance(cache_ttl: &str) -> String {
+    if cache_ttl == CACHE_ON { processes::RESOURCE.to_owned() } else { format!("{} (cache off)", processes::RESOURCE) }
 }
 
 /// Stops a server and fails unless it exited cleanly.

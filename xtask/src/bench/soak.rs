@@ -286,23 +286,23 @@ impl SoakReport {
             .iter()
             .map(|growth| {
                 let allowed = (growth.first_mib * GROWTH_ALLOWED_FRACTION).max(GROWTH_ALLOWED_MIB);
-                Check {
-                    target: format!(
+                Check::once(
+                    format!(
                         "{}: no RSS growth over the {:.0}-minute soak (≤ {allowed:.1} MiB)",
                         growth.process,
                         self.seconds / 60.0
                     ),
-                    measured: format!(
+                    format!(
                         "{:.1} → {:.1} MiB ({:+.2} MiB/min), peak {:.1} MiB",
                         growth.first_mib, growth.last_mib, growth.slope_mib_per_minute, growth.peak_mib
                     ),
-                    pass: growth.last_mib - growth.first_mib <= allowed,
-                }
+                    growth.last_mib - growth.first_mib <= allowed,
+                )
             })
             .collect()
     }
 
-    /// The rounds as a table.
+    /// The samples as a table.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "\nSoak ({:.1} min, mixed load at {}, RSS in MiB)", self.seconds / 60.0, self.level);
