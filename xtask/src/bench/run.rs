@@ -219,9 +219,9 @@ impl Bench {
             self.scenarios(&mut servers, &mut sessions).await?;
             self.remaining_ceilings().await?;
             self.argon2_rate().await?;
-            if self.plan.rounds > 1 {
-                self.phase_done(&format!("round {round} of {}", self.plan.rounds), phase);
-            }
+            let rounds = self.plan.rounds;
+            let of_rounds = if rounds > 1 { format!(", round {round} of {rounds}") } else { String::new() };
+            self.phase_done(&format!("scenarios and their ceilings{of_rounds}"), phase);
         }
 
         tokio::time::sleep(SETTLE).await;
