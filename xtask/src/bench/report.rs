@@ -81,6 +81,27 @@ pub struct ScenarioResult {
     pub bound: Option<Bound>,
 }
 
+/// The processes of the CPU table, each a column.
+const CPU_COLUMNS: [&str; 5] =
+    [processes::AUTH, processes::RESOURCE, processes::ECHO, processes::POSTGRES, processes::LOAD];
+/// CPUs the rest of the machine may keep busy before a scenario counts as disturbed.
+const DISTURBED_CORES: f64 = 0.25;
+
+impl ScenarioResult {
+    /// CPUs `process` kept busy on average during the measured window, if it was watched.
+    pub fn cores_of(&self, process: &str) -> Option<f64> {
+        let usage = self.processes.iter().find(|usage| usage.process == process)?;
+        Some(usage.cpu_seconds / self.stats.seconds)
+    }
+
+    /// CPUs the rest of the machine kept busy meanwhile: the machine's busy time less that of
+    /// the processes of the CPU table.
+    pub fn others_cores(&self) -> Option<f64> {
+        let ours: f64 = CPU_COLUMNS.iter().filter_map(|process| self.cores_of(process)).sum();
+        self.cores_of(MACHINE).map(|machine| (machine - ours).max(0.0))
+    }
+}
+
 /// The composition bound: a call made of `hops` gRPC calls and some SQL statements costs the
 /// machine at least what as many echo calls and pgbench transactions cost it (each measured
 /// saturating the same CPUs), so it cannot exceed `1 / (hops / echo + Σ 1 / pgbench)` per
@@ -428,7 +449,7 @@ impl Report {
     }
 
     fn write_cpu(round: &Round, out: &mut String) {
-        let columns = [processes::AUTH, processes::RESOURCE, processes::ECHO, processes::POSTGRES, processes::LOAD];
+        let columns = CPU_COLUMNS;
         let _ = writeln!(
             out,
             "\nCPU in the measured window (cores busy; 'others' = the rest of the machine, disturbing the run)\n\
@@ -441,15 +462,12 @@ impl Report {
         let _ = writeln!(out, " {:>7} {:>9} {:>9}", "others", "auth MiB", "res. MiB");
         for result in &round.scenarios {
             let usage_of = |label: &str| result.processes.iter().find(|usage| usage.process == label);
-            let cores = |label: &str| usage_of(label).map(|usage| usage.cpu_seconds / result.stats.seconds);
             let _ = write!(out, "{:<34} {:>7}", result.scenario, result.level.to_string());
-            let mut ours = 0.0;
             for column in columns {
-                let used = cores(column);
-                ours += used.unwrap_or(0.0);
+                let used = result.cores_of(column);
                 let _ = write!(out, " {:>9}", used.map_or_else(|| "-".to_owned(), |used| format!("{used:.2}")));
             }
-            let others = cores(MACHINE).map(|machine| (machine - ours).max(0.0));
+            let others = result.others_cores();
             let peak = |label: &str| {
                 usage_of(label)
                     .and_then(|usage| usage.peak_rss_mib)
@@ -461,6 +479,22 @@ impl Report {
                 others.map_or_else(|| "-".to_owned(), |others| format!("{others:.2}")),
                 peak(processes::AUTH),
                 peak(processes::RESOURCE)
+            );
+        }
+        let disturbed: Vec<String> = round
+            .scenarios
+            .iter()
+            .filter_map(|result| {
+                let others = result.others_cores().filter(|others| *others >= DISTURBED_CORES)?;
+                Some(format!("{} {} ({others:.2})", result.scenario, result.level))
+            })
+            .collect();
+        if !disturbed.is_empty() {
+            let _ = writeln!(
+                out,
+                "  disturbed: the rest of the machine kept {DISTURBED_CORES} of a CPU or more busy during {}; \
+                 ratios to or from these figures say more about the machine than about the code",
+                disturbed.join(", ")
             );
         }
     }
@@ -632,6 +666,36 @@ mod tests {
         assert!((bound.rps - 20_000.0).abs() < 1e-6, "1 / (1/60k + 1/30k), got {}", bound.rps);
         assert!(bound.made_of.starts_with("1 echo + "), "{}", bound.made_of);
         Ok(())
+    }
+
+    #[test]
+    fn a_scenario_the_rest_of_the_machine_disturbed_is_named_under_the_cpu_table() {
+        let usage = |process: &str, cpu_seconds: f64| ProcessUsage {
+            process: process.to_owned(),
+            cpu_seconds,
+            rss_mib: None,
+            peak_rss_mib: None,
+        };
+        let mut round = Round::default();
+        for (name, machine) in [(names::ECHO, 1.9), (names::LIST, 2.0)] {
+            let mut result = ScenarioResult::for_test(name, 1_000.0);
+            result.processes = vec![usage(processes::ECHO, 1.0), usage(processes::LOAD, 0.8), usage(MACHINE, machine)];
+            round.scenarios.push(result);
+        }
+        let others: Vec<Option<f64>> = round.scenarios.iter().map(ScenarioResult::others_cores).collect();
+        assert!(
+            matches!(others[..], [Some(quiet), Some(busy)] if (quiet - 0.1).abs() < 1e-9 && (busy - 0.2).abs() < 1e-9)
+        );
+        let mut out = String::new();
+        Report::write_cpu(&round, &mut out);
+        assert!(!out.contains("disturbed"), "0.2 of a CPU is not a disturbance:\n{out}");
+
+        round.scenarios[1].processes[2].cpu_seconds = 2.5;
+        let mut out = String::new();
+        Report::write_cpu(&round, &mut out);
+        assert!(out.contains("disturbed: "), "{out}");
+        assert!(out.contains("ListResources 4×64 (0.70)"), "{out}");
+        assert!(!out.contains("echo (bare tonic) 4×64 ("), "only the disturbed one is named:\n{out}");
     }
 
     #[test]
